@@ -1,0 +1,61 @@
+"""Errors with a message a user can act on. `user_message` is safe to show; `code` is stable."""
+
+from __future__ import annotations
+
+
+class ImagechatError(Exception):
+    code = "error"
+    retryable = False
+
+    def __init__(self, user_message: str, *, code: str | None = None):
+        super().__init__(user_message)
+        self.user_message = user_message
+        if code:
+            self.code = code
+
+
+class InvalidRequest(ImagechatError):
+    code = "invalid_request"
+
+
+class InvalidImage(ImagechatError):
+    code = "invalid_image"
+
+
+class RateLimited(ImagechatError):
+    code = "rate_limited"
+
+    def __init__(self, user_message: str, *, retry_after_s: float | None = None, code: str | None = None):
+        super().__init__(user_message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class BudgetExceeded(ImagechatError):
+    code = "budget_exceeded"
+
+
+class ContentRefused(ImagechatError):
+    """The engine refused the prompt (content policy). Never retried."""
+
+    code = "content_refused"
+
+
+class EngineUnavailable(ImagechatError):
+    """Engine misconfigured or not installed. Not retried."""
+
+    code = "engine_unavailable"
+
+
+class TransientEngineError(ImagechatError):
+    """Timeouts, 5xx, 429 from the engine: retried with backoff."""
+
+    code = "engine_error"
+    retryable = True
+
+    def __init__(self, user_message: str, *, retry_after_s: float | None = None, code: str | None = None):
+        super().__init__(user_message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class NotFound(ImagechatError):
+    code = "not_found"

@@ -1,0 +1,152 @@
+"""The schema. It changes only through Alembic migrations (alembic/versions)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kw) -> Field:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False, **kw)
+
+
+def _opt_ts() -> Field:
+    return Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    password_hash: str = Field(sa_type=sa.Text, nullable=False)
+    created_at: datetime = _ts()
+
+
+class AuthSession(SQLModel, table=True):
+    __tablename__ = "auth_sessions"
+    # sha256 of the session token: a database leak does not leak live sessions.
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (sa.Index("ix_conversations_owner_updated", "owner_id", "updated_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    title: str = Field(default="New chat", max_length=200)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (sa.Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=16)  # user | assistant
+    content: str = Field(default="", sa_type=sa.Text)
+    job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+
+
+class GenerationJob(SQLModel, table=True):
+    __tablename__ = "generation_jobs"
+    __table_args__ = (
+        sa.Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        sa.Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    kind: str = Field(default="generate", max_length=16)  # generate | edit
+    status: str = Field(default="queued", max_length=16)  # queued|running|succeeded|failed|cancelled
+    percent: float = 0.0
+    stage: str = Field(default="Queued", max_length=200)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    error_code: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    engine: str = Field(max_length=32)
+    model: str = Field(default="", max_length=128)
+    prompt: str = Field(sa_type=sa.Text)
+    params: dict = Field(default_factory=dict, sa_type=JSONB)
+    # No foreign key: images.job_id already points here, and a job keeps its history if the source is deleted.
+    source_image_id: uuid.UUID | None = None
+    reserved_usd: float = 0.0
+    cost_usd: float = 0.0
+    created_at: datetime = _ts()
+    started_at: datetime | None = _opt_ts()
+    heartbeat_at: datetime | None = _opt_ts()
+    finished_at: datetime | None = _opt_ts()
+
+
+class Image(SQLModel, table=True):
+    """Metadata only: listing queries read this table and never the Base64 payload."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        sa.Index("ix_images_owner_created", "owner_id", "created_at"),
+        sa.UniqueConstraint("job_id", "index_in_job", name="uq_images_job_index"),
+        sa.Index(
+            "ix_images_prompt_fts",
+            sa.text("to_tsvector('english', prompt)"),
+            postgresql_using="gin",
+        ),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL")
+    index_in_job: int = 0
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    parent_image_id: uuid.UUID | None = Field(default=None, foreign_key="images.id", ondelete="SET NULL")
+    prompt: str = Field(sa_type=sa.Text)
+    revised_prompt: str | None = Field(default=None, sa_type=sa.Text)
+    style: str | None = Field(default=None, max_length=64)
+    engine: str = Field(max_length=32)
+    model: str = Field(default="", max_length=128)
+    seed: int | None = Field(default=None, sa_type=sa.BigInteger)
+    width: int
+    height: int
+    mime: str = Field(max_length=32)
+    byte_size: int
+    sha256: str = Field(max_length=64)
+    favorite: bool = False
+    created_at: datetime = _ts()
+
+
+class ImageData(SQLModel, table=True):
+    __tablename__ = "image_data"
+    image_id: uuid.UUID = Field(primary_key=True, foreign_key="images.id", ondelete="CASCADE")
+    data_b64: str = Field(sa_type=sa.Text)
+    thumb_b64: str = Field(sa_type=sa.Text)
+
+
+class UsageEntry(SQLModel, table=True):
+    """The cost ledger. A reservation is made before the engine runs and settled or released after."""
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (
+        sa.Index("ix_usage_owner_created", "owner_id", "created_at"),
+        sa.Index("ix_usage_created", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL", unique=True)
+    status: str = Field(max_length=16)  # reserved | charged | released
+    amount_usd: float
+    engine: str = Field(max_length=32)
+    model: str = Field(default="", max_length=128)
+    usage: dict = Field(default_factory=dict, sa_type=JSONB)
+    created_at: datetime = _ts()
+    settled_at: datetime | None = _opt_ts()
