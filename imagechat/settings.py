@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     # Services
     database_url: str = "postgresql+psycopg://127.0.0.1:5432/imagechat"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_namespace: str = Field("imagechat", description="prefix of every Redis key (queue, progress, limits)")
 
     # Engines
     image_engine: Literal["auto", "offline", "openai", "diffusers"] = Field(
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     job_stale_after_s: int = 90
     worker_processes: int = 1
     worker_threads: int = 2
+    worker_poll_ms: int = Field(50, ge=5, le=1000, description="max idle sleep of a worker between queue polls")
 
     # Storage
     stored_format: Literal["webp", "png", "jpeg"] = "webp"

@@ -6,16 +6,11 @@ Each pytest session gets its own database (dropped at the end) so parallel runs 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.services import WorkerProcess, temporary_database, worker_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,53 +19,42 @@ os.environ.pop("OPENAI_API_KEY", None)
 os.environ.setdefault("IMAGE_ENGINE", "offline")
 
 
-def _admin_url(url):
-    return url.set(database="postgres")
-
-
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    base = make_url(os.environ.get("DATABASE_URL", "postgresql+psycopg://127.0.0.1:5432/imagechat"))
-    name = f"imagechat_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(_admin_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
-    os.environ["DATABASE_URL"] = url
-    _reset_cached_settings()
-    yield url
-    _reset_cached_settings()
-    from imagechat.db import get_engine
+    with temporary_database() as url:
+        os.environ["DATABASE_URL"] = url
+        _reset_cached_settings()
+        yield url
+        from imagechat.db import get_engine
 
-    get_engine().dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        get_engine().dispose()
+        _reset_cached_settings()
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
+    """The real Redis, with a key namespace of this session's own (queue, progress, limits)."""
     import redis
 
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    os.environ["REDIS_URL"] = url
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    os.environ["REDIS_URL"], os.environ["REDIS_NAMESPACE"] = url, namespace
     _reset_cached_settings()
     yield url
-    client.flushdb()
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"{namespace}*", count=1000):
+        client.delete(key)
     client.close()
 
 
 def _reset_cached_settings() -> None:
+    from imagechat.core.queue import get_broker
     from imagechat.db import get_engine
     from imagechat.settings import get_settings
 
     get_settings.cache_clear()
     get_engine.cache_clear()
+    get_broker.cache_clear()
 
 
 @pytest.fixture
@@ -95,3 +79,25 @@ def make_user(database_url):
             return user.id
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def start_worker(database_url, redis_url, tmp_path_factory):
+    """Start real workers with their own environment; all are stopped at the end of the session."""
+    started: list[WorkerProcess] = []
+
+    def start(processes: int = 1, threads: int = 2, redis=None, **env_overrides) -> WorkerProcess:
+        log = tmp_path_factory.mktemp("worker") / "worker.log"
+        worker = WorkerProcess(log, worker_env(database_url, redis or redis_url, **env_overrides), processes, threads)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(start_worker):
+    """The shared worker for ordinary job tests (offline engine)."""
+    return start_worker()

@@ -1,0 +1,5 @@
+import sys
+
+from imagechat.cli import main
+
+sys.exit(main())

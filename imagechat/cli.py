@@ -1,0 +1,164 @@
+"""Command line: the same domain calls as the web app.
+
+    python -m imagechat generate "a sunset over mountains with a lake reflection" --out sunset.png
+    python -m imagechat images list [--search lake]
+    python -m imagechat images export IMAGE_ID --format webp --out sunset.webp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import sys
+import uuid
+from pathlib import Path
+
+from sqlmodel import select
+
+from imagechat.core import jobs, library, progress
+from imagechat.core.errors import ImagechatError
+from imagechat.db import session_scope
+from imagechat.models import User
+
+UNUSABLE_PASSWORD = "!cli-only"  # not an argon2 hash: nobody can log in as a command-line user
+
+
+def cli_user(name: str) -> int:
+    """The local user the command line acts as (created on first use)."""
+    name = name.lower()
+    with session_scope() as s:
+        user = s.exec(select(User).where(User.username == name)).first()
+        if user is None:
+            user = User(username=name, password_hash=UNUSABLE_PASSWORD)
+            s.add(user)
+            s.flush()
+        return user.id
+
+
+def _size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{2,5})x(\d{2,5})", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError("use WIDTHxHEIGHT, for example 1024x1024")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _bar(event: progress.ProgressEvent, width: int = 30) -> str:
+    filled = int(width * event.percent / 100)
+    where = f" (#{event.queue_position} in queue)" if event.status == "queued" and event.queue_position else ""
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {event.percent:5.1f}%  {event.stage}{where}"
+
+
+async def _follow(job_id: uuid.UUID, no_worker_hint_s: float) -> progress.ProgressEvent:
+    out = sys.stderr
+    last_len = 0
+    hinted = False
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with progress.Subscriber() as sub:
+        await sub.add(str(job_id))
+        while True:
+            event = await sub.get(timeout=1.0)
+            if event is None:
+                if not hinted and loop.time() - started > no_worker_hint_s:
+                    out.write("\nStill waiting: is a worker running? Start one with `make run` "
+                              "or `python -m workers`.\n")
+                    hinted = True
+                continue
+            line = _bar(event)
+            out.write(line + " " * max(0, last_len - len(line)))
+            out.flush()
+            last_len = len(line)
+            if event.terminal:
+                out.write("\n")
+                return event
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    owner = cli_user(args.user)
+    width, height = args.size
+    try:
+        job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=args.prompt, style=args.style, width=width,
+                                             height=height, n=args.n, seed=args.seed, engine=args.engine))
+    except ImagechatError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    print(f"job {job_id} queued", file=sys.stderr)
+    try:
+        event = asyncio.run(_follow(job_id, args.hint_after))
+    except KeyboardInterrupt:
+        jobs.cancel(owner, job_id)
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    if event.status != "succeeded":
+        print(f"error: {event.error or event.status}", file=sys.stderr)
+        return 1
+    image_ids = [uuid.UUID(i) for i in event.image_ids]
+    for index, image_id in enumerate(image_ids):
+        out = _numbered(Path(args.out), index, len(image_ids))
+        fmt = out.suffix.lstrip(".").lower() or "png"
+        _, data = library.export(owner, image_id, fmt)
+        out.write_bytes(data)
+        print(f"{image_id}  {out}")
+    return 0
+
+
+def _numbered(path: Path, index: int, count: int) -> Path:
+    return path if count == 1 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    owner = cli_user(args.user)
+    for image in library.list_images(owner, limit=args.limit, query=args.search):
+        print(f"{image.id}  {image.created_at:%Y-%m-%d %H:%M}  {image.width}x{image.height}  "
+              f"{image.engine:<9} {image.style or '-':<14} {image.prompt[:70]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    owner = cli_user(args.user)
+    try:
+        image, data = library.export(owner, uuid.UUID(args.image_id), args.format)
+    except (ImagechatError, ValueError) as exc:
+        print(f"error: {getattr(exc, 'user_message', 'not a valid image id')}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"{image.id}.{'jpg' if args.format == 'jpeg' else args.format}")
+    out.write_bytes(data)
+    print(out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m imagechat", description=__doc__.split("\n")[0])
+    parser.add_argument("--user", default=getpass.getuser(), help="local user to act as (default: your login)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="make an image and save it")
+    gen.add_argument("prompt")
+    gen.add_argument("--style", help="photorealistic, watercolor, cartoon, abstract, ...")
+    gen.add_argument("--size", type=_size, default=(1024, 1024), help="WIDTHxHEIGHT (default 1024x1024)")
+    gen.add_argument("--n", type=int, default=1, help="how many images")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--engine", choices=("offline", "openai", "diffusers"), help="default: configured engine")
+    gen.add_argument("--out", default="image.png", help="file to write; the suffix picks png/jpeg/webp")
+    gen.add_argument("--hint-after", type=float, default=10.0, help=argparse.SUPPRESS)
+    gen.set_defaults(func=cmd_generate)
+
+    images = sub.add_parser("images", help="list or export stored images").add_subparsers(dest="action",
+                                                                                         required=True)
+    ls = images.add_parser("list")
+    ls.add_argument("--search", help="full-text search in prompts")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.set_defaults(func=cmd_list)
+    ex = images.add_parser("export")
+    ex.add_argument("image_id")
+    ex.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
+    ex.add_argument("--out")
+    ex.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

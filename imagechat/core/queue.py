@@ -1,0 +1,37 @@
+"""The Dramatiq broker on Redis, and enqueueing by actor name (core never imports workers/)."""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AsyncIO
+
+from imagechat.settings import get_settings
+
+QUEUE = "images"
+ACTOR = "generate_image"
+
+
+@lru_cache
+def get_broker() -> RedisBroker:
+    settings = get_settings()
+    broker = RedisBroker(
+        url=settings.redis_url,
+        namespace=settings.redis_namespace,
+        # A dead worker's messages are requeued during maintenance; the job reconciler
+        # (jobs.reconcile_stale_jobs) is the fast path, this is the broker's own backstop.
+        heartbeat_timeout=30_000,
+        maintenance_chance=10_000,
+    )
+    broker.add_middleware(AsyncIO())
+    broker.declare_queue(QUEUE)
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def enqueue(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> None:
+    message = dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(str(job_id),), kwargs={}, options={})
+    get_broker().enqueue(message, delay=delay_ms)

@@ -1,0 +1,271 @@
+"""Running a job on the worker: claim it, drive the engine with a watchdog (heartbeat, cancel,
+time limit), publish throttled progress, and store the result exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from imagechat.core import images as codec
+from imagechat.core import library, limits, progress
+from imagechat.core.errors import ImagechatError, NotFound, TransientEngineError
+from imagechat.core.jobs import TERMINAL, JobRequest, cancel_key, fail, generation_request, locked, requeue
+from imagechat.core.progress import ProgressEvent
+from imagechat.core.providers import get_provider
+from imagechat.core.providers.base import GenerationRequest, GenerationResult, Progress
+from imagechat.db import session_scope
+from imagechat.models import GenerationJob, utcnow
+from imagechat.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+PUBLISH_INTERVAL_S = 0.05  # at most 20 progress events per second per job
+
+
+@dataclass
+class _Claim:
+    job_id: uuid.UUID
+    attempt: int
+    engine: str
+    request: GenerationRequest
+    owner_id: int
+    prompt: str
+    style: str | None
+    conversation_id: int | None
+    source_image_id: uuid.UUID | None
+
+
+def _claim(job_id: uuid.UUID) -> _Claim | None:
+    """Mark the job running for this attempt, or None when there is nothing to do."""
+    settings = get_settings()
+    with session_scope() as s:
+        job = locked(s, job_id)
+        if job is None or job.status in TERMINAL:
+            return None
+        fresh = utcnow() - timedelta(seconds=settings.job_stale_after_s)
+        if job.status == "running" and job.heartbeat_at and job.heartbeat_at > fresh:
+            return None  # another worker holds it (a duplicate delivery)
+        if job.attempts >= settings.job_max_attempts:
+            attempt_over = True
+        else:
+            attempt_over = False
+            job.status, job.attempts, job.stage, job.percent = "running", job.attempts + 1, "Starting", 0.0
+            job.started_at = job.started_at or utcnow()
+            job.heartbeat_at = utcnow()
+            s.add(job)
+        snapshot = job  # expire_on_commit=False: attributes stay readable after the commit
+    if attempt_over:
+        fail(job_id, "This image failed too many times. Try again later.", "too_many_attempts")
+        return None
+    source = None
+    if snapshot.source_image_id is not None:
+        try:
+            source = library.image_bytes(snapshot.owner_id, snapshot.source_image_id)[1]
+        except NotFound:
+            fail(job_id, "The image to change was deleted. Pick another image.", "source_missing")
+            return None
+    p = snapshot.params
+    req = JobRequest(owner_id=snapshot.owner_id, prompt=snapshot.prompt, style=p.get("style"),
+                     width=p["width"], height=p["height"], n=p["n"], seed=p.get("seed"),
+                     quality=p.get("quality", "auto"))
+    return _Claim(job_id=job_id, attempt=snapshot.attempts, engine=snapshot.engine,
+                  request=generation_request(req, source), owner_id=snapshot.owner_id, prompt=snapshot.prompt,
+                  style=p.get("style"), conversation_id=snapshot.conversation_id,
+                  source_image_id=snapshot.source_image_id)
+
+
+def _publish_queue_positions(limit: int = 20) -> None:
+    """Tell the jobs still waiting that they moved up."""
+    with session_scope() as s:
+        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == "queued")
+                         .order_by(GenerationJob.created_at).limit(limit)).all()
+    for position, job_id in enumerate(waiting, start=1):
+        progress.publish(ProgressEvent(job_id=str(job_id), status="queued", stage="Waiting for a worker",
+                                       queue_position=position))
+
+
+class _Reporter:
+    """Turns engine progress into bus events: at most one per PUBLISH_INTERVAL_S, newest wins."""
+
+    def __init__(self, job_id: uuid.UUID):
+        self.job_id = str(job_id)
+        self.percent = 0.0
+        self.stage = "Starting"
+        self.previews = 0
+        self._last = 0.0
+        self._pending: ProgressEvent | None = None
+        self._flush: asyncio.TimerHandle | None = None
+
+    async def __call__(self, update: Progress) -> None:
+        self.percent = max(self.percent, min(99.0, float(update.percent)))  # 100 only once stored
+        stage_changed = update.stage != self.stage
+        self.stage = update.stage
+        preview_url = None
+        if update.preview is not None:
+            self.previews += 1
+            preview_url = await asyncio.to_thread(_store_preview, self.job_id, update.preview, self.previews)
+        event = ProgressEvent(job_id=self.job_id, status="running", percent=round(self.percent, 1),
+                              stage=self.stage, preview_url=preview_url)
+        now = time.monotonic()
+        if stage_changed or preview_url or now - self._last >= PUBLISH_INTERVAL_S:
+            self._send(event)
+        else:
+            self._pending = event
+            if self._flush is None:
+                delay = PUBLISH_INTERVAL_S - (now - self._last)
+                self._flush = asyncio.get_running_loop().call_later(delay, self._send_pending)
+
+    def _send_pending(self) -> None:
+        self._flush = None
+        if self._pending is not None:
+            self._send(self._pending)
+
+    def _send(self, event: ProgressEvent) -> None:
+        self._pending = None
+        self._last = time.monotonic()
+        progress.publish(event)
+
+    def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self._pending = None
+
+
+def _store_preview(job_id: str, data: bytes, number: int) -> str:
+    small = codec.thumbnail(data, max_px=512, quality=70)
+    progress.client().set(progress.key("preview", job_id), small, ex=3600)
+    return f"/api/jobs/{job_id}/preview.webp?v={number}"
+
+
+async def _watchdog(claim: _Claim, task: asyncio.Task, reporter: _Reporter) -> None:
+    """Heartbeat to the database and watch for cancellation while the engine runs."""
+    settings = get_settings()
+    beat_every = max(0.5, min(5.0, settings.job_stale_after_s / 3))
+    next_beat = time.monotonic() + beat_every
+    key = cancel_key(claim.job_id)
+    while not task.done():
+        await asyncio.sleep(0.25)
+        if await asyncio.to_thread(progress.client().exists, key):
+            task.cancel()
+            return
+        if time.monotonic() >= next_beat:
+            next_beat = time.monotonic() + beat_every
+            await asyncio.to_thread(_heartbeat, claim, reporter.percent, reporter.stage)
+
+
+def _heartbeat(claim: _Claim, percent: float, stage: str) -> None:
+    with session_scope() as s:
+        s.execute(text("UPDATE generation_jobs SET heartbeat_at = now(), percent = :p, stage = :st "
+                    "WHERE id = :id AND status = 'running' AND attempts = :a")
+               .bindparams(p=percent, st=stage[:200], id=claim.job_id, a=claim.attempt))
+
+
+async def run_job(job_id: str) -> None:
+    """The worker's entry point. Always ends the job in a terminal state or requeues it."""
+    job_uuid = uuid.UUID(job_id)
+    claim = await asyncio.to_thread(_claim, job_uuid)
+    if claim is None:
+        await asyncio.to_thread(_republish_terminal, job_uuid)
+        return
+    await asyncio.to_thread(_publish_queue_positions)
+    settings = get_settings()
+    reporter = _Reporter(job_uuid)
+    progress.publish(ProgressEvent(job_id=job_id, status="running", percent=0, stage="Starting"))
+    try:
+        provider = get_provider(claim.engine)
+        task = asyncio.ensure_future(provider.generate(claim.request, reporter))
+        watchdog = asyncio.ensure_future(_watchdog(claim, task, reporter))
+        try:
+            result = await asyncio.wait_for(task, timeout=settings.job_time_limit_s)
+        except asyncio.TimeoutError:
+            raise TransientEngineError(f"The engine took longer than {settings.job_time_limit_s} s.",
+                                       code="time_limit") from None
+        finally:
+            watchdog.cancel()
+        reporter.close()
+        reporter.stage = "Saving"
+        progress.publish(ProgressEvent(job_id=job_id, status="running", percent=99, stage="Saving your image"))
+        await asyncio.to_thread(_store, claim, result)
+    except asyncio.CancelledError:
+        reporter.close()
+        if await asyncio.to_thread(progress.client().exists, cancel_key(job_id)):
+            log.info("job %s stopped: cancelled", job_id)
+            return
+        raise
+    except TransientEngineError as exc:
+        reporter.close()
+        await asyncio.to_thread(_retry_or_fail, claim, exc)
+    except ImagechatError as exc:
+        reporter.close()
+        log.info("job %s failed: %s (%s)", job_id, exc.code, exc.user_message)
+        await asyncio.to_thread(fail, job_uuid, exc.user_message, exc.code, attempt=claim.attempt)
+    except Exception:
+        reporter.close()
+        log.exception("job %s crashed", job_id)
+        await asyncio.to_thread(fail, job_uuid, "Something went wrong while making this image. Try again.",
+                                "internal_error", attempt=claim.attempt)
+
+
+def _retry_or_fail(claim: _Claim, exc: TransientEngineError) -> None:
+    settings = get_settings()
+    if claim.attempt >= settings.job_max_attempts:
+        log.info("job %s failed after %s attempts: %s", claim.job_id, claim.attempt, exc.code)
+        fail(claim.job_id, f"{exc.user_message} Gave up after {claim.attempt} attempts; try again later.",
+              exc.code, attempt=claim.attempt)
+        return
+    delay = exc.retry_after_s if exc.retry_after_s is not None else min(60.0, 2.0 ** claim.attempt)
+    delay += random.uniform(0, 0.25 * delay)
+    log.info("job %s attempt %s failed (%s); retrying in %.1f s", claim.job_id, claim.attempt, exc.code, delay)
+    requeue(claim.job_id, stage=f"Engine busy; retrying in {delay:.0f} s "
+             f"(attempt {claim.attempt + 1} of {settings.job_max_attempts})", delay_s=delay, attempt=claim.attempt)
+
+
+def _store(claim: _Claim, result: GenerationResult) -> None:
+    new_images = [library.NewImage(stored=library.prepare(img.data), seed=img.seed,
+                                   revised_prompt=img.revised_prompt) for img in result.images]
+    if not new_images:
+        raise TransientEngineError("The engine returned no image.", code="empty_result")
+    with session_scope() as s:
+        job = locked(s, claim.job_id)
+        if job is None or job.status != "running" or job.attempts != claim.attempt:
+            log.info("job %s changed while running (now %s); result discarded", claim.job_id,
+                     job.status if job else "deleted")
+            return
+        ids = library.add_images(s, owner_id=claim.owner_id, job_id=claim.job_id, prompt=claim.prompt,
+                                 style=claim.style, engine=result.engine, model=result.model,
+                                 conversation_id=claim.conversation_id, parent_image_id=claim.source_image_id,
+                                 new_images=new_images)
+        job.status, job.percent, job.stage, job.finished_at = "succeeded", 100.0, "Done", utcnow()
+        job.cost_usd, job.model = result.cost_usd, result.model
+        limits.settle(s, claim.job_id, cost_usd=result.cost_usd, usage=result.usage)
+        s.add(job)
+    progress.publish(ProgressEvent(job_id=str(claim.job_id), status="succeeded", percent=100, stage="Done",
+                                   image_ids=[str(i) for i in ids]))
+    log.info("job %s succeeded: %d image(s), $%.4f", claim.job_id, len(ids), result.cost_usd)
+
+
+def _republish_terminal(job_id: uuid.UUID) -> None:
+    """A redelivered message for a finished job: make sure subscribers saw the end."""
+    with session_scope() as s:
+        job = s.get(GenerationJob, job_id)
+        if job is None or job.status not in TERMINAL:
+            return
+        if (latest := progress.latest(str(job_id))) is not None and latest.terminal:
+            return
+        ids = [] if job.status != "succeeded" else [
+            str(i) for i in s.execute(text("SELECT id FROM images WHERE job_id = :j ORDER BY index_in_job")
+                                   .bindparams(j=job_id)).scalars()]
+    progress.publish(ProgressEvent(job_id=str(job_id), status=job.status, percent=job.percent, stage=job.stage,
+                                   error=job.error, error_code=job.error_code, image_ids=ids))
+
+

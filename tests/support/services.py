@@ -1,0 +1,87 @@
+"""Throwaway databases and real worker processes, shared by the test suite and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = "postgresql+psycopg://127.0.0.1:5432/imagechat"
+
+
+@contextmanager
+def temporary_database(prefix: str = "imagechat_test") -> Iterator[str]:
+    """A new database migrated to head by Alembic; dropped afterwards."""
+    base = make_url(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True,
+                       env={**os.environ, "DATABASE_URL": url}, capture_output=True)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class WorkerProcess:
+    """A real Dramatiq worker (`python -m workers`) in its own process group, logging to a file."""
+
+    def __init__(self, log_path: Path, env: dict, processes: int = 1, threads: int = 2):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers", "--processes", str(processes), "--threads", str(threads)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready(processes)
+
+    def _wait_ready(self, processes: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count("is ready for action") >= processes:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"worker did not start:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+def worker_env(database_url: str, redis_url: str, **overrides) -> dict:
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1",
+            **{k.upper(): str(v) for k, v in overrides.items()}}
