@@ -1,0 +1,184 @@
+"""Scene grammar: turn a free-text prompt into a small, explicit scene description.
+
+Matching is word-based and case-insensitive. Anything the prompt does not say is filled in
+from a stable hash of the prompt, so an unknown prompt still gets a coherent, repeatable scene.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+TIMES = ("dawn", "day", "sunset", "dusk", "night")
+WEATHERS = ("overcast", "storm", "fog", "rain", "snow")
+# Far-to-near drawing order of land layers.
+TERRAINS = ("mountains", "dunes", "hills", "city", "forest", "meadow")
+WATERS = ("sea", "lake", "river")
+SUBJECTS = ("sun", "moon", "birds", "boat", "house", "lighthouse", "tree")
+COLOURS = ("red", "orange", "golden", "green", "blue", "teal", "purple", "pink",
+           "pastel", "neon", "monochrome", "dark", "bright")
+PROMPT_STYLES = ("photorealistic", "watercolor", "cartoon", "abstract", "oil painting",
+                 "pixel art", "sketch", "neon")
+
+# Phrase -> canonical value. Multi-word phrases are matched before single words.
+_TIME_WORDS = {
+    "dawn": "dawn", "daybreak": "dawn", "first light": "dawn",
+    "morning": "day", "day": "day", "daytime": "day", "noon": "day", "midday": "day",
+    "afternoon": "day", "sunny": "day",
+    "sunset": "sunset", "sunrise": "sunset", "golden hour": "sunset", "sundown": "sunset",
+    "dusk": "dusk", "evening": "dusk", "twilight": "dusk",
+    "night": "night", "nighttime": "night", "midnight": "night", "starry": "night",
+    "stars": "night", "moonlit": "night", "moonlight": "night",
+}
+_WEATHER_WORDS = {
+    "overcast": "overcast", "cloudy": "overcast", "clouds": "overcast", "grey sky": "overcast",
+    "gray sky": "overcast",
+    "storm": "storm", "stormy": "storm", "thunder": "storm", "thunderstorm": "storm",
+    "lightning": "storm", "tempest": "storm",
+    "fog": "fog", "foggy": "fog", "mist": "fog", "misty": "fog", "haze": "fog", "hazy": "fog",
+    "rain": "rain", "rainy": "rain", "raining": "rain", "drizzle": "rain", "downpour": "rain",
+    "snow": "snow", "snowy": "snow", "snowing": "snow", "winter": "snow", "blizzard": "snow",
+    "snowfall": "snow",
+}
+_TERRAIN_WORDS = {
+    "mountain": "mountains", "mountains": "mountains", "peak": "mountains", "peaks": "mountains",
+    "alps": "mountains", "alpine": "mountains", "ridge": "mountains", "cliffs": "mountains",
+    "hill": "hills", "hills": "hills", "valley": "hills", "countryside": "hills", "hillside": "hills",
+    "dune": "dunes", "dunes": "dunes", "desert": "dunes", "sand": "dunes", "sahara": "dunes",
+    "city": "city", "skyline": "city", "town": "city", "downtown": "city", "skyscraper": "city",
+    "skyscrapers": "city", "buildings": "city", "metropolis": "city",
+    "forest": "forest", "woods": "forest", "trees": "forest", "woodland": "forest",
+    "pines": "forest", "jungle": "forest",
+    "meadow": "meadow", "field": "meadow", "fields": "meadow", "flowers": "meadow",
+    "grass": "meadow", "prairie": "meadow", "garden": "meadow",
+}
+_WATER_WORDS = {
+    "sea": "sea", "ocean": "sea", "waves": "sea", "beach": "sea", "coast": "sea", "shore": "sea",
+    "seaside": "sea", "harbour": "sea", "harbor": "sea",
+    "lake": "lake", "pond": "lake", "reflection": "lake", "reflections": "lake", "mirror": "lake",
+    "river": "river", "stream": "river", "creek": "river",
+}
+_SUBJECT_WORDS = {
+    "sun": "sun", "moon": "moon", "full moon": "moon", "crescent": "moon",
+    "bird": "birds", "birds": "birds", "seagull": "birds", "seagulls": "birds", "gulls": "birds",
+    "flock": "birds", "eagle": "birds",
+    "boat": "boat", "boats": "boat", "ship": "boat", "sailboat": "boat", "yacht": "boat",
+    "sail": "boat", "canoe": "boat",
+    "house": "house", "cabin": "house", "cottage": "house", "hut": "house", "barn": "house",
+    "home": "house", "farmhouse": "house",
+    "lighthouse": "lighthouse",
+    "tree": "tree", "oak": "tree", "lone tree": "tree",
+}
+_COLOUR_WORDS = {
+    "red": "red", "crimson": "red", "scarlet": "red",
+    "orange": "orange", "amber": "orange",
+    "golden": "golden", "gold": "golden", "yellow": "golden",
+    "green": "green", "emerald": "green",
+    "blue": "blue", "azure": "blue", "cobalt": "blue",
+    "teal": "teal", "turquoise": "teal", "cyan": "teal",
+    "purple": "purple", "violet": "purple", "lavender": "purple",
+    "pink": "pink", "magenta": "pink", "rose": "pink",
+    "pastel": "pastel", "soft colors": "pastel", "soft colours": "pastel",
+    "neon": "neon", "vibrant": "neon", "vivid": "neon",
+    "monochrome": "monochrome", "black and white": "monochrome", "grayscale": "monochrome",
+    "greyscale": "monochrome", "b&w": "monochrome",
+    "dark": "dark", "moody": "dark", "gloomy": "dark",
+    "bright": "bright", "cheerful": "bright",
+}
+_STYLE_WORDS = {
+    "photorealistic": "photorealistic", "photo": "photorealistic", "photograph": "photorealistic",
+    "realistic": "photorealistic",
+    "watercolor": "watercolor", "watercolour": "watercolor", "aquarelle": "watercolor",
+    "cartoon": "cartoon", "comic": "cartoon", "anime": "cartoon", "cel shaded": "cartoon",
+    "abstract": "abstract",
+    "oil painting": "oil painting", "oil": "oil painting", "impasto": "oil painting",
+    "pixel art": "pixel art", "pixel": "pixel art", "8-bit": "pixel art", "8 bit": "pixel art",
+    "retro game": "pixel art",
+    "sketch": "sketch", "pencil": "sketch", "drawing": "sketch", "charcoal": "sketch",
+    # Plain "neon" is a colour word; only these phrases ask for the neon treatment.
+    "neon style": "neon", "neon art": "neon", "synthwave": "neon", "neon sign": "neon",
+}
+
+# Pleasant fallbacks for prompts that name no landscape: (terrain, water).
+_FALLBACK_LANDSCAPES = (
+    (("mountains",), "lake"), (("hills", "meadow"), None), (("dunes",), None),
+    (("mountains", "forest"), None), ((), "sea"), (("hills",), "river"),
+    (("mountains", "hills"), None), (("forest",), "lake"),
+)
+_FALLBACK_TIMES = ("day", "sunset", "dawn", "day", "dusk", "night", "sunset")
+
+
+@dataclass(frozen=True)
+class Scene:
+    prompt: str
+    time: str
+    weather: frozenset[str]
+    terrain: tuple[str, ...]  # far to near
+    water: str | None
+    subjects: frozenset[str]
+    colours: tuple[str, ...]
+    style_hint: str | None  # style named in the prompt, if any
+    prompt_hash: int  # 64-bit, stable across processes (unlike hash())
+    recognised: bool  # False when nothing in the prompt matched the grammar
+    hue_shift: float = 0.0  # palette rotation in turns, only for unrecognised prompts
+
+
+def prompt_hash(prompt: str) -> int:
+    norm = " ".join(prompt.lower().split())
+    return int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "big")
+
+
+def _find(text: str, table: dict[str, str]) -> list[str]:
+    """Canonical values of the phrases found, in order of first appearance, without repeats."""
+    hits: list[tuple[int, str]] = []
+    for phrase in sorted(table, key=len, reverse=True):
+        for m in re.finditer(r"(?<![\w&])" + re.escape(phrase) + r"(?![\w&])", text):
+            hits.append((m.start(), table[phrase]))
+    seen: list[str] = []
+    for _, value in sorted(hits):
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def parse_scene(prompt: str) -> Scene:
+    text = " ".join(prompt.lower().split())
+    h = prompt_hash(prompt)
+    times = _find(text, _TIME_WORDS)
+    weather = set(_find(text, _WEATHER_WORDS))
+    terrain = set(_find(text, _TERRAIN_WORDS))
+    waters = _find(text, _WATER_WORDS)
+    subjects = set(_find(text, _SUBJECT_WORDS))
+    colours = tuple(_find(text, _COLOUR_WORDS))
+    styles = _find(text, _STYLE_WORDS)
+    recognised = bool(times or weather or terrain or waters or subjects)
+
+    water = waters[0] if waters else None
+    if "lighthouse" in subjects and water is None:
+        water = "sea"
+    if "boat" in subjects and water is None:
+        water = "lake"
+    if not terrain and water is None:
+        fb_terrain, fb_water = _FALLBACK_LANDSCAPES[h % len(_FALLBACK_LANDSCAPES)]
+        terrain, water = set(fb_terrain), fb_water
+    if times:
+        time = times[0]
+    elif "moon" in subjects:
+        time = "night"
+    else:
+        time = _FALLBACK_TIMES[(h >> 8) % len(_FALLBACK_TIMES)]
+    if "storm" in weather and "snow" not in weather:
+        weather.add("rain")  # a storm without rain looks like plain overcast
+    clear = not ({"overcast", "storm", "fog"} & weather)
+    if time == "night" and clear:
+        subjects.add("moon")
+    if time in ("day", "dawn", "sunset") and clear:
+        subjects.add("sun")
+    hue_shift = 0.0 if (recognised or colours) else ((h >> 20) % 1000) / 1000.0
+    return Scene(
+        prompt=prompt, time=time, weather=frozenset(weather),
+        terrain=tuple(t for t in TERRAINS if t in terrain), water=water,
+        subjects=frozenset(subjects), colours=colours, style_hint=styles[0] if styles else None,
+        prompt_hash=h, recognised=recognised, hue_shift=hue_shift,
+    )

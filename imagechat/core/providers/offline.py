@@ -1,0 +1,110 @@
+"""The offline engine: a procedural scene painter (NumPy + Pillow). No AI model, no network.
+
+Rendering is CPU work, so it runs in a worker thread; progress crosses back to the event loop
+with call_soon_threadsafe and is awaited there, so the caller's async callback never runs in
+the painter's thread and the loop is never blocked."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+
+from imagechat.core.errors import InvalidRequest
+from imagechat.core.painter import parse_scene, render
+from imagechat.core.providers.base import (
+    STYLES,
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    Progress,
+    ProgressCallback,
+)
+
+MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 16
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class OfflineProvider:
+    name = "offline"
+    model = "imagechat procedural painter v1 (offline, no AI model)"
+    # The listed sizes are the presets; any WxH in multiples of 16 within 64..2048 is accepted too
+    # (see accepts_size), which a fixed tuple cannot express.
+    capabilities = Capabilities(
+        sizes=((1024, 1024), (1792, 1024), (1024, 1792), (512, 512), (256, 256)),
+        styles=STYLES,
+        max_n=4,
+        edits=False,
+        previews=True,
+        output_formats=OUTPUT_FORMATS,
+    )
+
+    @staticmethod
+    def accepts_size(width: int, height: int) -> bool:
+        return all(MIN_SIDE <= v <= MAX_SIDE and v % SIZE_STEP == 0 for v in (width, height))
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        return 0.0
+
+    def _validate(self, request: GenerationRequest) -> str:
+        if not request.prompt or not request.prompt.strip():
+            raise InvalidRequest("Please describe the picture you want.")
+        if request.source_image is not None:
+            raise InvalidRequest("The offline painter cannot edit an existing image; "
+                                 "ask for a new picture or pick another engine.")
+        if not self.accepts_size(request.width, request.height):
+            raise InvalidRequest(f"The offline painter draws sizes from {MIN_SIDE} to {MAX_SIDE} pixels "
+                                 f"per side in steps of {SIZE_STEP}; {request.width}x{request.height} is not one.")
+        if not 1 <= request.n <= self.capabilities.max_n:
+            raise InvalidRequest(f"The offline painter makes 1 to {self.capabilities.max_n} images at a time.")
+        if request.output_format not in OUTPUT_FORMATS:
+            raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
+        style = (request.style or "").strip().lower() or None
+        if style is not None and style not in STYLES:
+            raise InvalidRequest(f"Unknown style {request.style!r}. Choose one of: {', '.join(STYLES)}.")
+        return style or parse_scene(request.prompt).style_hint or "photorealistic"
+
+    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+        style = self._validate(request)
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+        cancel = threading.Event()
+        n = request.n
+
+        def work() -> list[GeneratedImage]:
+            scene = parse_scene(request.prompt)
+            images = []
+            try:
+                for i in range(n):
+                    def report(frac: float, text: str, preview: bytes | None, i: int = i) -> None:
+                        if cancel.is_set():
+                            raise _Cancelled()
+                        label = text if n == 1 else f"Image {i + 1} of {n}: {text}"
+                        pct = round(100.0 * (i + frac) / n, 1)
+                        loop.call_soon_threadsafe(queue.put_nowait, Progress(pct, label, preview))
+
+                    out = render(scene, style, request.width, request.height, seed + i, report)
+                    images.append(GeneratedImage(data=out.encode(request.output_format), seed=seed + i))
+                return images
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)  # always wake the consumer
+
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+        try:
+            while (item := await queue.get()) is not None:
+                await on_progress(item)
+            images = await task
+        except BaseException:
+            cancel.set()  # stop the painter at its next layer if we were cancelled or a callback failed
+            raise
+        await on_progress(Progress(100.0, "Done"))
+        return GenerationResult(
+            images=images, engine=self.name, model=self.model, cost_usd=0.0,
+            usage={"style": style, "seed": seed, "width": request.width, "height": request.height},
+        )

@@ -1,0 +1,66 @@
+"""A worker killed with SIGKILL mid-job: the job is recovered by another worker, stored exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from imagechat.core import jobs, progress
+from imagechat.db import session_scope
+from imagechat.models import GenerationJob, Image, UsageEntry
+
+
+@pytest.fixture
+def private_queue(monkeypatch, redis_url):
+    """A Redis namespace of this test's own, so the session's shared worker never takes these jobs."""
+    from imagechat.core.queue import get_broker
+    from imagechat.settings import get_settings
+
+    namespace = f"recovery-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
+    get_settings.cache_clear()
+    get_broker.cache_clear()
+    yield {"REDIS_NAMESPACE": namespace, "JOB_STALE_AFTER_S": 3}
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    get_broker.cache_clear()
+
+
+async def _wait_for(job_id, predicate, timeout):
+    async def watch():
+        async for event in progress.follow([str(job_id)]):
+            if predicate(event):
+                return event
+        raise AssertionError("job ended before the expected event")
+
+    return await asyncio.wait_for(watch(), timeout)
+
+
+def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, start_worker, make_user):
+    doomed = start_worker(**private_queue)
+    owner = make_user()
+    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a city skyline at night by the sea", n=4,
+                                         width=1792, height=1024, seed=11))
+    asyncio.run(_wait_for(job_id, lambda e: e.status == "running" and e.percent > 5, 60))
+    doomed.kill()  # SIGKILL the whole process group: no cleanup, no ack
+
+    with session_scope() as s:
+        job = s.get(GenerationJob, job_id)
+    assert (job.status, job.attempts) == ("running", 1), "the killed worker left the job running"
+
+    time.sleep(3.5)  # let its heartbeat go stale
+    start_worker(**private_queue)  # a new worker's reconciler finds it and requeues it
+    final = asyncio.run(_wait_for(job_id, lambda e: e.terminal, 90))
+    assert final.status == "succeeded"
+
+    with session_scope() as s:
+        job = s.get(GenerationJob, job_id)
+        stored = s.exec(select(Image).where(Image.job_id == job_id)).all()
+        ledger = s.exec(select(UsageEntry).where(UsageEntry.job_id == job_id)).all()
+    assert job.attempts == 2
+    assert sorted(i.index_in_job for i in stored) == [0, 1, 2, 3]
+    assert [e.status for e in ledger] == ["charged"]
