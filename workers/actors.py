@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from imagechat.core import jobs, runner
+from imagechat.core import jobs, queue, runner
 from imagechat.core.queue import ACTOR, QUEUE, get_broker
 from imagechat.settings import get_settings
 
@@ -16,26 +19,34 @@ log = logging.getLogger("imagechat.worker")
 broker = get_broker()
 
 
-class StaleJobReconciler(Middleware):
-    """Each worker process periodically recovers jobs whose worker died (see jobs.reconcile_stale_jobs)."""
+class WorkerHousekeeping(Middleware):
+    """Each worker process announces itself (so the app can tell users when no worker runs) and
+    periodically recovers jobs whose worker died (jobs.reconcile_stale_jobs)."""
 
     def after_worker_boot(self, broker, worker):
         self._stop = threading.Event()
-        interval = max(1.0, get_settings().job_stale_after_s / 3)
-        threading.Thread(target=self._loop, args=(interval,), name="reconciler", daemon=True).start()
+        threading.Thread(target=self._loop, name="housekeeping", daemon=True).start()
 
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()
 
-    def _loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+    def _loop(self) -> None:
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        reconcile_every = max(1.0, get_settings().job_stale_after_s / 3)
+        next_reconcile = time.monotonic() + reconcile_every
+        while True:
             try:
-                jobs.reconcile_stale_jobs()
-            except Exception:  # the database may be briefly away; try again next tick
-                log.exception("stale-job reconciliation failed")
+                queue.worker_heartbeat(worker_id)
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + reconcile_every
+                    jobs.reconcile_stale_jobs()
+            except Exception:  # Redis or the database may be briefly away; try again next tick
+                log.exception("worker housekeeping failed")
+            if self._stop.wait(queue.WORKER_BEAT_S):
+                return
 
 
-broker.add_middleware(StaleJobReconciler())
+broker.add_middleware(WorkerHousekeeping())
 
 
 @dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, max_retries=0,

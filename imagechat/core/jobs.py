@@ -45,7 +45,9 @@ class JobRequest:
     quality: str = "auto"
     engine: str | None = None  # None = the configured engine
     conversation_id: int | None = None
-    source_image_id: uuid.UUID | None = None  # set for edits ("make it watercolor")
+    # The "before" image of a change ("make it watercolor"): sent to engines that can edit; for the
+    # others its seed is reused, so the regenerated picture keeps its composition.
+    source_image_id: uuid.UUID | None = None
 
 
 def clean_prompt(raw: str) -> str:
@@ -93,14 +95,18 @@ def submit(req: JobRequest) -> uuid.UUID:
     """Accept a generation request and queue it. Raises an ImagechatError with a user message."""
     provider = get_provider(req.engine)
     req = validate(req, provider)
+    edit = False
     if req.source_image_id is not None:
-        library.get_image(req.owner_id, req.source_image_id)  # NotFound unless it is the owner's
+        source = library.get_image(req.owner_id, req.source_image_id)  # NotFound unless it is the owner's
+        edit = provider.capabilities.edits
+        if not edit and req.seed is None:
+            req = replace(req, seed=source.seed)
     limits.check_rate_limit(req.owner_id)
     gen_request = generation_request(req, None)
     estimate = provider.estimate_cost(gen_request)
     job = GenerationJob(
         owner_id=req.owner_id, conversation_id=req.conversation_id,
-        kind="edit" if req.source_image_id else "generate", engine=provider.name, model=provider.model,
+        kind="edit" if edit else "generate", engine=provider.name, model=provider.model,
         prompt=req.prompt, source_image_id=req.source_image_id, reserved_usd=estimate,
         stage="Waiting for a worker",
         params={"style": req.style, "width": req.width, "height": req.height, "n": req.n, "seed": req.seed,
@@ -247,3 +253,13 @@ def job_image_ids(owner_id: int, job_id: uuid.UUID) -> list[uuid.UUID]:
     with session_scope() as s:
         return list(s.execute(text("SELECT id FROM images WHERE job_id = :j AND owner_id = :o ORDER BY index_in_job")
                            .bindparams(j=job_id, o=owner_id)).scalars())
+
+
+def resubmit(owner_id: int, job_id: uuid.UUID) -> uuid.UUID:
+    """A new job with the same request as one of the owner's earlier jobs (the chat's retry button)."""
+    old = get_job(owner_id, job_id)
+    p = old.params
+    return submit(JobRequest(owner_id=owner_id, prompt=old.prompt, style=p.get("style"), width=p["width"],
+                             height=p["height"], n=p["n"], seed=p.get("seed"), quality=p.get("quality", "auto"),
+                             engine=old.engine, conversation_id=old.conversation_id,
+                             source_image_id=old.source_image_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from functools import lru_cache
 
@@ -35,3 +36,28 @@ def get_broker() -> RedisBroker:
 def enqueue(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> None:
     message = dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(str(job_id),), kwargs={}, options={})
     get_broker().enqueue(message, delay=delay_ms)
+
+
+WORKER_BEAT_S = 2.0
+
+
+def _workers_key() -> str:
+    return f"{get_settings().redis_namespace}:workers"
+
+
+def worker_heartbeat(worker_id: str) -> None:
+    """Called by every worker process every WORKER_BEAT_S seconds."""
+    from imagechat.core.progress import client
+
+    now = time.time()
+    pipe = client().pipeline()
+    pipe.zadd(_workers_key(), {worker_id: now})
+    pipe.zremrangebyscore(_workers_key(), 0, now - 60)
+    pipe.execute()
+
+
+def workers_alive() -> int:
+    """How many worker processes reported in the last few seconds (0 = jobs will wait)."""
+    from imagechat.core.progress import client
+
+    return int(client().zcount(_workers_key(), time.time() - 3 * WORKER_BEAT_S, "+inf"))

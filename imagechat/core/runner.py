@@ -67,7 +67,7 @@ def _claim(job_id: uuid.UUID) -> _Claim | None:
         fail(job_id, "This image failed too many times. Try again later.", "too_many_attempts")
         return None
     source = None
-    if snapshot.source_image_id is not None:
+    if snapshot.kind == "edit" and snapshot.source_image_id is not None:
         try:
             source = library.image_bytes(snapshot.owner_id, snapshot.source_image_id)[1]
         except NotFound:

@@ -1,0 +1,144 @@
+"""Chat turns on the real stack: messages persisted, intents understood, jobs started and finished."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from imagechat.core import chat, conversations, progress
+from imagechat.core.errors import InvalidRequest, NotFound
+
+
+async def _final(job_id):
+    async for event in progress.follow([str(job_id)]):
+        if event.terminal:
+            return event
+
+
+def _finish(job_id):
+    return asyncio.run(asyncio.wait_for(_final(job_id), 90))
+
+
+@pytest.fixture
+def owner(make_user, worker):
+    return make_user()
+
+
+def test_sunset_then_watercolor_gives_before_and_after(owner):
+    conv = conversations.create(owner)
+    first = chat.take_turn(owner, conv.id, "Create an image of a sunset over mountains with a lake reflection")
+    assert first.reply == chat.ACK and first.job_id is not None
+    assert _finish(first.job_id).status == "succeeded"
+
+    second = chat.take_turn(owner, conv.id, "Make it more artistic, like a watercolor painting")
+    assert second.job_id is not None and "watercolor" in second.reply
+    assert _finish(second.job_id).status == "succeeded"
+
+    views = conversations.messages(owner, conv.id)
+    assert [v.role for v in views] == ["user", "assistant", "user", "assistant"]
+    before, after = views[1].images[0], views[3].images[0]
+    assert views[3].before.id == before.id and after.parent_id == before.id
+    assert (before.style, after.style) == (None, "watercolor")
+    assert before.prompt == "a sunset over mountains with a lake reflection"
+    assert after.prompt == before.prompt + ", more artistic"
+    assert conversations.get(owner, conv.id).title.startswith("Create an image of a sunset")
+
+
+def test_variations_and_size_changes_follow_the_last_image(owner):
+    conv = conversations.create(owner)
+    _finish(chat.take_turn(owner, conv.id, "/imagine a lighthouse on a cliff").job_id)
+    turn = chat.take_turn(owner, conv.id, "give me 3 variations")
+    assert turn.reply.startswith("Generating 3 variations")
+    assert _finish(turn.job_id).status == "succeeded"
+    wide = chat.take_turn(owner, conv.id, "make it wider")
+    assert _finish(wide.job_id).status == "succeeded"
+    views = conversations.messages(owner, conv.id)
+    assert len(views[3].images) == 3
+    assert {i.prompt for i in views[3].images} == {"a lighthouse on a cliff"}
+    assert (views[5].images[0].width, views[5].images[0].height) == (1792, 1024)
+
+
+def test_small_talk_and_edits_without_an_image_get_helpful_replies(owner):
+    conv = conversations.create(owner)
+    hello = chat.take_turn(owner, conv.id, "hello")
+    assert hello.job_id is None and "/imagine" in hello.reply
+    edit = chat.take_turn(owner, conv.id, "make it more like a watercolor painting")
+    assert edit.job_id is None
+    assert len(conversations.messages(owner, conv.id)) == 4
+
+
+@pytest.mark.parametrize("text,message", [("", "Type a message first"), ("   \n ", "Type a message first"),
+                                          ("x" * 4001, "the limit is 4000")])
+def test_empty_or_overlong_messages_are_refused_and_not_saved(owner, text, message):
+    conv = conversations.create(owner)
+    with pytest.raises(InvalidRequest) as err:
+        chat.take_turn(owner, conv.id, text)
+    assert message in err.value.user_message
+    assert conversations.messages(owner, conv.id) == []
+
+
+def test_conversations_are_private(owner, make_user):
+    other = make_user()
+    conv = conversations.create(owner, "Holiday ideas")
+    for call in (lambda: conversations.messages(other, conv.id),
+                 lambda: conversations.rename(other, conv.id, "mine now"),
+                 lambda: conversations.delete(other, conv.id),
+                 lambda: conversations.add_message(other, conv.id, "user", "hi"),
+                 lambda: chat.take_turn(other, conv.id, "draw a cat")):
+        with pytest.raises(NotFound):
+            call()
+    assert [c.title for c in conversations.list_for(other)] == []
+    assert conversations.get(owner, conv.id).title == "Holiday ideas"
+
+
+def test_rename_and_delete_keep_images(owner):
+    conv = conversations.create(owner)
+    turn = chat.take_turn(owner, conv.id, "draw a red boat on a lake")
+    image_id = _finish(turn.job_id).image_ids[0]
+    assert conversations.rename(owner, conv.id, "  Boats\x00 ").title == "Boats"
+    with pytest.raises(InvalidRequest):
+        conversations.rename(owner, conv.id, "   ")
+    conversations.delete(owner, conv.id)
+    assert conv.id not in [c.id for c in conversations.list_for(owner)]
+    from imagechat.core import library
+
+    assert str(library.get_image(owner, uuid.UUID(image_id)).id) == image_id
+
+
+def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
+    from imagechat.settings import get_settings
+
+    conv = conversations.create(owner)
+    monkeypatch.setenv("RATE_LIMIT", "1/minute")
+    get_settings.cache_clear()
+    try:
+        chat.take_turn(owner, conv.id, "draw a cat")
+        refused = chat.take_turn(owner, conv.id, "draw a dog")
+        assert refused.job_id is None and refused.error_code == "rate_limited"
+        assert "Try again in" in refused.reply
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    retried = chat.retry(owner, refused.assistant_message_id, conv.id)
+    assert retried.job_id is not None and _finish(retried.job_id).status == "succeeded"
+    assert conversations.messages(owner, conv.id)[-1].images[0].prompt == "a dog"
+
+
+def test_no_worker_running_is_said_in_the_reply(make_user, database_url, redis_url, monkeypatch):
+    from imagechat.core.queue import get_broker
+    from imagechat.settings import get_settings
+
+    owner = make_user()
+    monkeypatch.setenv("REDIS_NAMESPACE", f"noworker-{uuid.uuid4().hex[:6]}")  # a queue nobody consumes
+    get_settings.cache_clear()
+    get_broker.cache_clear()
+    try:
+        conv = conversations.create(owner)
+        turn = chat.take_turn(owner, conv.id, "draw a cat")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        get_broker.cache_clear()
+    assert turn.job_id is not None and chat.NO_WORKER in turn.reply
