@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     )
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
-    openai_image_model: str = "gpt-image-1"
-    openai_chat_model: str = "gpt-4.1-mini"
+    openai_image_model: str = "gpt-image-2"
+    openai_chat_model: str = "gpt-5.4-mini"
     openai_timeout_s: float = 120.0
     openai_max_retries: int = 3
     openai_partial_images: int = Field(2, ge=0, le=3)

@@ -1,0 +1,326 @@
+"""The OpenAI engine: GPT image models through the official `openai` SDK, with real streamed previews.
+
+Retries: the SDK's own retry loop (verified in openai/_base_client.py) retries 408/409/429/5xx,
+timeouts and connection errors with exponential backoff (0.5 s doubling to 8 s, jitter) and
+honours `retry-after-ms` / `retry-after` up to 120 s, so `max_retries=settings.openai_max_retries`
+is all we need; tests count the requests the fake server saw. It retries only until a response
+starts: a stream that breaks midway raises TransientEngineError and the job layer decides, since
+the interrupted generation has probably been billed already. 400/401/403/404 are never retried.
+
+Streaming: with n == 1 we stream (`partial_images` previews, then the final image with `usage`).
+Stream events carry no image index, so n > 1 uses one non-streaming call with coarse progress.
+
+The API key lives only in the SDK client: every message we raise or log is built by us, server
+text is scrubbed of the key, and SDK exceptions are not chained onto ours."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import logging
+import math
+import re
+
+import openai
+from PIL import Image
+
+from imagechat.core.errors import (
+    ContentRefused,
+    EngineUnavailable,
+    ImagechatError,
+    InvalidImage,
+    InvalidRequest,
+    TransientEngineError,
+)
+from imagechat.core.providers import openai_pricing as pricing
+from imagechat.core.providers.base import (
+    STYLES,
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    Progress,
+    ProgressCallback,
+)
+from imagechat.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STANDARD_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
+WIDE_SIZES = ((1792, 1024), (1024, 1792))  # presets for models that take any WxH
+MIN_PIXELS, MAX_PIXELS, MAX_EDGE = 655_360, 8_294_400, 3840
+QUALITIES = ("low", "medium", "high", "auto")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+API_MAX_N = 10
+REFUSAL_CODES = {"moderation_blocked", "content_policy_violation"}
+REFUSED = "Your request was declined by the image service's safety system. Try rephrasing the prompt."
+STYLE_PHRASES = {
+    "photorealistic": "as a photorealistic photograph with natural light",
+    "watercolor": "in a watercolor painting style",
+    "cartoon": "in a cartoon style with bold outlines and flat colours",
+    "abstract": "as an abstract artwork of shapes and colour",
+    "oil painting": "in an oil painting style with visible brush strokes",
+    "pixel art": "as pixel art",
+    "sketch": "as a pencil sketch",
+    "neon": "in a glowing neon style",
+}
+_UPLOAD_TYPES = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
+
+
+def flexible_sizes(model: str) -> bool:
+    """gpt-image-2 and its snapshots/successors accept any WxH in multiples of 16 (aspect 1:3..3:1)."""
+    match = re.match(r"gpt-image-(\d+)", model)
+    return match is not None and int(match[1]) >= 2
+
+
+def map_size(model: str, width: int, height: int) -> tuple[int, int]:
+    """The supported size closest to what was asked: same aspect where possible."""
+    if width <= 0 or height <= 0:
+        raise InvalidRequest(f"{width}x{height} is not an image size.")
+    if not flexible_sizes(model):
+        aspect = width / height
+        return min(STANDARD_SIZES, key=lambda wh: abs(math.log(wh[0] / wh[1] / aspect)))
+    aspect = min(max(width / height, 1 / 3), 3.0)
+    area = min(max(width * height, MIN_PIXELS), MAX_PIXELS)
+    w = math.sqrt(area * aspect)
+    h = w / aspect
+    scale = min(1.0, MAX_EDGE / max(w, h))
+    w, h = w * scale, h * scale
+    for rounding in (round, math.floor, math.ceil):
+        cw, ch = int(rounding(w / 16)) * 16, int(rounding(h / 16)) * 16
+        if _flexible_ok(cw, ch):
+            return cw, ch
+    return 1024, 1024
+
+
+def _flexible_ok(w: int, h: int) -> bool:
+    return (w > 0 and h > 0 and w % 16 == 0 and h % 16 == 0 and 1 / 3 <= w / h <= 3
+            and max(w, h) <= MAX_EDGE and MIN_PIXELS <= w * h <= MAX_PIXELS)
+
+
+def styled_prompt(prompt: str, style: str | None) -> str:
+    """GPT image models have no style parameter: the style is said in words."""
+    if not style:
+        return prompt.strip()
+    return f"{prompt.strip().rstrip('.')}, {STYLE_PHRASES[style]}."
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None):
+        if client is None and settings.openai_api_key is None:
+            raise EngineUnavailable("The OpenAI engine needs OPENAI_API_KEY in the server's environment.")
+        self.settings = settings
+        self.model = settings.openai_image_model
+        self._secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        self._owns_client = client is None
+        self._client = client or openai.AsyncOpenAI(
+            api_key=self._secret,
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout_s,
+            max_retries=settings.openai_max_retries,
+        )
+        sizes = STANDARD_SIZES + (WIDE_SIZES if flexible_sizes(self.model) else ())
+        self.capabilities = Capabilities(
+            sizes=sizes,
+            styles=STYLES,
+            max_n=max(1, min(API_MAX_N, settings.max_images_per_request)),
+            edits=True,
+            previews=True,
+            output_formats=OUTPUT_FORMATS,
+        )
+
+    def __repr__(self) -> str:  # never the client (it holds the key)
+        return f"OpenAIProvider(model={self.model!r})"
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool (only a client we created; a passed-in one is the caller's)."""
+        if self._owns_client:
+            await self._client.close()
+
+    def map_size(self, width: int, height: int) -> tuple[int, int]:
+        return map_size(self.model, width, height)
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        width, height = self.map_size(request.width, request.height)
+        return pricing.estimate_upper_bound(
+            self.model, quality=request.quality, width=width, height=height, n=max(1, request.n),
+            prompt=styled_prompt(request.prompt, _style(request.style)),
+            input_images=1 if request.source_image is not None else 0,
+        )
+
+    # ---- generation ----
+    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+        style = self._validate(request)
+        width, height = self.map_size(request.width, request.height)
+        args: dict = {
+            "model": self.model,
+            "prompt": styled_prompt(request.prompt, style),
+            "n": request.n,
+            "size": f"{width}x{height}",
+            "quality": request.quality,
+            "output_format": request.output_format,
+        }
+        if request.user:
+            args["safety_identifier"] = request.user
+        edit = request.source_image is not None
+        if edit:
+            args["image"] = _upload(request.source_image)
+        call = self._client.images.edit if edit else self._client.images.generate
+        verb = "Editing" if edit else "Drawing"
+        await on_progress(Progress(1.0, f"Sending the request to OpenAI ({self.model})"))
+        try:
+            if request.n == 1:
+                images, usage, quality = await self._streamed(call, args, verb, on_progress)
+            else:
+                await on_progress(Progress(5.0, f"{verb} {request.n} images with OpenAI"))
+                images, usage, quality = await self._whole(call, args)
+        except ImagechatError:
+            raise
+        except openai.APIStatusError as err:
+            raise self._status_error(err) from None
+        except openai.APITimeoutError:
+            log.warning("OpenAI images request timed out after retries (timeout %.1fs)", self.settings.openai_timeout_s)
+            raise TransientEngineError("The image service took too long to answer. Please try again.") from None
+        except openai.APIConnectionError:
+            log.warning("OpenAI images request could not connect or the connection broke")
+            raise TransientEngineError("Could not reach the image service. Please try again.") from None
+        except openai.APIError as err:  # an error event inside a stream
+            raise self._stream_error(err) from None
+        except (_Malformed, ValueError) as err:
+            # Invalid JSON (JSONDecodeError), a body of the wrong shape, bad Base64 or not an image.
+            log.warning("OpenAI images response could not be read: %s", type(err).__name__)
+            raise TransientEngineError("The image service sent a response that could not be read.") from None
+        if len(images) != request.n:
+            raise TransientEngineError(f"The image service returned {len(images)} of {request.n} images.")
+        if usage:
+            cost = pricing.cost_from_usage(self.model, usage)
+        else:  # no token counts: the list price of what came back
+            cost = len(images) * pricing.per_image_price(self.model, quality or request.quality, width, height)
+        await on_progress(Progress(100.0, "Done"))
+        return GenerationResult(images=images, engine=self.name, model=self.model, cost_usd=cost, usage=usage)
+
+    async def _streamed(self, call, args: dict, verb: str, on_progress: ProgressCallback):
+        partials = self.settings.openai_partial_images
+        stream = await call(**args, stream=True, partial_images=partials)
+        images, usage, quality = [], {}, None
+        await on_progress(Progress(5.0, f"{verb} with OpenAI"))
+        async with stream:
+            async for event in stream:
+                kind = getattr(event, "type", None) or ""
+                if kind.endswith(".partial_image"):
+                    k = event.partial_image_index + 1
+                    preview = _decode(event.b64_json)
+                    percent = 5.0 + 85.0 * k / (partials + 1)
+                    await on_progress(Progress(percent, f"Refining image (preview {k} of {partials})", preview))
+                elif kind.endswith(".completed"):
+                    images.append(GeneratedImage(data=_decode(event.b64_json)))
+                    usage = event.usage.model_dump() if event.usage else {}
+                    quality = event.quality
+        return images, usage, quality
+
+    async def _whole(self, call, args: dict):
+        response = await call(**args)
+        images = [GeneratedImage(data=_decode(d.b64_json), revised_prompt=d.revised_prompt) for d in response.data or []]
+        usage = response.usage.model_dump(exclude_none=True) if response.usage else {}
+        return images, usage, response.quality
+
+    # ---- validation and errors ----
+    def _validate(self, request: GenerationRequest) -> str | None:
+        if not request.prompt or not request.prompt.strip():
+            raise InvalidRequest("Please describe the picture you want.")
+        if len(request.prompt) > self.settings.max_prompt_chars:
+            raise InvalidRequest(f"Prompts are limited to {self.settings.max_prompt_chars} characters.")
+        if not 1 <= request.n <= self.capabilities.max_n:
+            raise InvalidRequest(f"OpenAI makes 1 to {self.capabilities.max_n} images at a time here.")
+        if request.quality not in QUALITIES:
+            raise InvalidRequest(f"Unknown quality {request.quality!r}; choose one of {', '.join(QUALITIES)}.")
+        if request.output_format not in OUTPUT_FORMATS:
+            raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
+        return _style(request.style)
+
+    def _status_error(self, err: openai.APIStatusError) -> ImagechatError:
+        status, code = err.status_code, getattr(err, "code", None)
+        log.warning("OpenAI images request failed: status=%s code=%s type=%s request_id=%s message=%s",
+                    status, code, getattr(err, "type", None), err.request_id, self._scrub(_message(err)))
+        if status == 400 and code in REFUSAL_CODES:
+            return ContentRefused(REFUSED)
+        if status == 401:
+            return EngineUnavailable("The OpenAI API key was rejected. Check OPENAI_API_KEY.")
+        if status == 403:
+            return EngineUnavailable(f"This OpenAI account may not use {self.model} "
+                                     "(some image models need a verified organization).")
+        if status == 404:
+            return EngineUnavailable(f"The image model {self.model!r} is not available to this OpenAI account. "
+                                     "Set OPENAI_IMAGE_MODEL to a current model such as gpt-image-1.5.")
+        if status == 429 and code == "insufficient_quota":
+            return EngineUnavailable("The OpenAI account has run out of credit. Check its plan and billing.")
+        if status == 429 or status >= 500 or status in (408, 409):
+            what = "is rate limiting us" if status == 429 else "had a temporary problem"
+            return TransientEngineError(f"The image service {what}. Please try again shortly.",
+                                        retry_after_s=_retry_after(err.response.headers))
+        return InvalidRequest(f"The image service rejected the request: {self._scrub(_message(err))}")
+
+    def _stream_error(self, err: openai.APIError) -> ImagechatError:
+        code = getattr(err, "code", None)
+        log.warning("OpenAI images stream reported an error: code=%s message=%s", code, self._scrub(_message(err)))
+        if code in REFUSAL_CODES:
+            return ContentRefused(REFUSED)
+        return TransientEngineError("The image service failed while drawing. Please try again.")
+
+    def _scrub(self, text: str) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "[redacted]")
+        return re.sub(r"sk-[A-Za-z0-9_\-*]{6,}", "sk-[redacted]", text)[:500]
+
+
+def _style(style: str | None) -> str | None:
+    style = (style or "").strip().lower() or None
+    if style is not None and style not in STYLES:
+        raise InvalidRequest(f"Unknown style {style!r}. Choose one of: {', '.join(STYLES)}.")
+    return style
+
+
+def _message(err: openai.APIError) -> str:
+    body = err.body if isinstance(err.body, dict) else {}
+    return str(body.get("message") or err.message or "")
+
+
+def _retry_after(headers) -> float | None:
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) / divisor
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _decode(b64: str | None) -> bytes:
+    """Base64 -> image bytes, checked to be a readable image (a malformed body is transient)."""
+    try:
+        data = base64.b64decode(b64 or "", validate=True)
+        Image.open(io.BytesIO(data)).verify()
+    except Exception as exc:
+        raise _Malformed("not an image") from exc
+    return data
+
+
+def _upload(source: bytes) -> tuple[str, bytes, str]:
+    """The edit endpoint takes PNG, JPEG or WebP; anything else Pillow reads is sent as PNG."""
+    try:
+        img = Image.open(io.BytesIO(source))
+        fmt = img.format
+        if fmt in _UPLOAD_TYPES:
+            ext, mime = _UPLOAD_TYPES[fmt]
+            return f"source.{ext}", source, mime
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        return "source.png", buf.getvalue(), "image/png"
+    except (OSError, ValueError, binascii.Error, Image.DecompressionBombError):
+        raise InvalidImage("The image to edit could not be read.") from None

@@ -1,0 +1,644 @@
+"""An OpenAI-compatible fake of the Images API over real HTTP on 127.0.0.1.
+
+Faithful where our code depends on it: the wire format the official SDK parses (JSON responses,
+SSE `image_generation.*` / `image_edit.*` events with the SDK's field names), bearer auth,
+OpenAI's error bodies and status codes, per-model size rules, and real images (Pillow) in the
+requested size and format. Errors can be scripted per server or per prompt so tests and the
+running e2e app can trigger them:
+
+- script: `fake.script("429:retry_after=1", "429:retry_after=1")` -> the next two image requests
+  get 429 with retry-after and x-ratelimit-* headers. Specs: `429[:retry_after=S,retry_after_ms=MS]`,
+  `quota` (429 insufficient_quota), `500`/`502`/`503`, `401`, `hang[:S]` (answer only after S
+  seconds, default 3600; the handler ends when the client hangs up), `malformed` (200 with a body
+  that is not JSON / an SSE event that is not JSON), `drop[:K]` (close the connection after K
+  stream events, or before any response), `refuse[:policy]`.
+- default_fault: applied to every image request when the script is empty ("persistent 500").
+- prompt keywords: `[refuse]` (moderation_blocked), `[refuse:policy]` (content_policy_violation),
+  `[fail:SPEC]` always, `[fail:SPEC*K]` for the first K requests with that prompt, `[slow:S]`
+  (S seconds before the answer and between stream events).
+- latency_s before every answer, event_delay_s between stream events.
+
+In-process: `with FakeOpenAI() as fake: AsyncOpenAI(base_url=fake.base_url, api_key="sk-test")`.
+Standalone: `python -m tests.fakes.openai_server --port 0 [--port-file F]`; it prints
+`FAKE_OPENAI_BASE_URL=http://127.0.0.1:N/v1`, and `/_fake/{requests,reset,script,config,health}`
+let an e2e test read the request log and set faults over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import math
+import re
+import signal
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from PIL import Image
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.fakes import fake_images
+from tests.fakes.asgi_h11 import H11Server
+
+MODELS = {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "chatgpt-image-latest"}
+FLEXIBLE_SIZE_MODELS = {"gpt-image-2"}  # any WxH in multiples of 16, aspect 1:3..3:1
+SHUT_DOWN_MODELS = {"dall-e-2", "dall-e-3"}
+STANDARD_SIZES = ("1024x1024", "1024x1536", "1536x1024")
+QUALITIES = ("low", "medium", "high", "auto")
+FORMATS = ("png", "jpeg", "webp")
+BASE_OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160}  # per 1024x1024 image; scaled by area
+INPUT_IMAGE_TOKENS = {"low": 323, "high": 2000}  # per input image, by input_fidelity (approximation)
+GENERATE_FIELDS = {"model", "prompt", "n", "size", "quality", "output_format", "output_compression", "background",
+                   "moderation", "user", "safety_identifier", "stream", "partial_images"}
+EDIT_FIELDS = (GENERATE_FIELDS - {"moderation"}) | {"input_fidelity"}
+MAX_IMAGES, MAX_IMAGE_BYTES = 16, 50 * 1024 * 1024
+
+
+@dataclass
+class Fault:
+    kind: str  # rate_limit | quota | server_error | unauthorized | hang | malformed | drop | refuse
+    status: int = 0
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+    seconds: float = 3600.0
+    after: int = 0
+    code: str = "moderation_blocked"
+    spec: str = ""
+
+
+def parse_fault(spec: str) -> Fault:
+    """`429:retry_after=1`, `500`, `hang:5`, `malformed`, `drop:1`, `refuse:policy`, `quota`, `401`."""
+    name, _, arg = spec.strip().partition(":")
+    kv = dict(p.split("=", 1) for p in arg.split(",") if "=" in p)
+    if name == "429":
+        ra = kv.get("retry_after", arg if arg and "=" not in arg else None)
+        return Fault("rate_limit", 429, float(ra) if ra is not None else None,
+                     int(kv["retry_after_ms"]) if "retry_after_ms" in kv else None, spec=spec)
+    if name == "quota":
+        return Fault("quota", 429, spec=spec)
+    if name.isdigit() and int(name) >= 500:
+        return Fault("server_error", int(name), spec=spec)
+    if name == "401":
+        return Fault("unauthorized", 401, spec=spec)
+    if name == "hang":
+        return Fault("hang", seconds=float(arg or 3600), spec=spec)
+    if name == "malformed":
+        return Fault("malformed", 200, spec=spec)
+    if name == "drop":
+        return Fault("drop", after=int(arg or 0), spec=spec)
+    if name == "refuse":
+        return Fault("refuse", 400, code="content_policy_violation" if arg == "policy" else "moderation_blocked",
+                     spec=spec)
+    raise ValueError(f"unknown fault spec {spec!r}")
+
+
+@dataclass
+class RecordedRequest:
+    index: int
+    method: str
+    path: str
+    t: float  # time.monotonic() when the request arrived (compare intervals, not wall-clock)
+    headers: dict[str, str]
+    params: dict[str, Any] = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)  # {"field", "filename", "content_type", "size"}
+    retry_count: int = 0  # the SDK's x-stainless-retry-count header
+    status: int | None = None
+    fault: str | None = None
+
+    def public(self) -> dict:
+        data = asdict(self)
+        if "authorization" in data["headers"]:
+            data["headers"]["authorization"] = "Bearer ***"
+        return data
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status, headers={**_common_headers(), **self.headers})
+
+
+def _common_headers() -> dict[str, str]:
+    return {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-version": "2020-10-01",
+            "openai-processing-ms": "12", "x-ratelimit-limit-requests": "50",
+            "x-ratelimit-remaining-requests": "49", "x-ratelimit-reset-requests": "1.2s"}
+
+
+_KEYWORD = re.compile(r"\[(refuse|fail|slow)(?::([^\]]*))?\]")
+
+
+class FakeOpenAI:
+    def __init__(self, *, api_keys: set[str] | None = None, latency_s: float = 0.0, event_delay_s: float = 0.0,
+                 default_fault: str | None = None, port: int = 0):
+        self.api_keys = api_keys  # None: any non-empty bearer token is accepted
+        self.latency_s, self.event_delay_s = latency_s, event_delay_s
+        self._defaults = (latency_s, event_delay_s, default_fault)
+        self.default_fault = parse_fault(default_fault) if default_fault else None
+        self.shut_down_models = set(SHUT_DOWN_MODELS)
+        self._lock = threading.Lock()
+        self._script: list[Fault] = []
+        self._log: list[RecordedRequest] = []
+        self._prompt_hits: dict[tuple[str, str], int] = {}
+        self._server = H11Server(self, "127.0.0.1", port)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- knobs and log (thread-safe: the server runs in its own thread) ----
+    def script(self, *specs: str) -> None:
+        faults = [parse_fault(s) for s in specs]
+        with self._lock:
+            self._script.extend(faults)
+
+    def fail_next(self, spec: str, times: int = 1) -> None:
+        self.script(*[spec] * times)
+
+    def set_default_fault(self, spec: str | None) -> None:
+        self.default_fault = parse_fault(spec) if spec else None
+
+    def reset(self) -> None:
+        """Empty the log and the script; knobs back to the constructor's values."""
+        with self._lock:
+            self._script.clear()
+            self._log.clear()
+            self._prompt_hits.clear()
+        self.latency_s, self.event_delay_s, fault = self._defaults
+        self.set_default_fault(fault)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    def image_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.startswith("/v1/images/")]
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # ---- lifecycle ----
+    def start(self) -> "FakeOpenAI":
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._server.start())
+            except BaseException as exc:  # port in use etc.: surface it in start()
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._server.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> "FakeOpenAI":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- ASGI ----
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        path, method = scope["path"], scope["method"]
+        if path.startswith("/_fake/"):
+            response = await self._admin(request, path[len("/_fake/"):])
+        elif method == "POST" and path in ("/v1/images/generations", "/v1/images/edits"):
+            await self._images(request, send, edit=path.endswith("edits"))
+            return
+        else:
+            response = ApiError(404, f"Invalid URL ({method} {path})").response()
+        await response(scope, receive, send)
+
+    async def _admin(self, request: Request, action: str) -> Response:
+        if action == "health":
+            return JSONResponse({"ok": True})
+        if action == "requests":
+            return JSONResponse({"requests": [r.public() for r in self.requests]})
+        if action == "reset":
+            self.reset()
+            return JSONResponse({"ok": True})
+        body = await request.json() if request.method == "POST" else {}
+        try:
+            if action == "script":
+                self.script(*body.get("faults", []))
+            elif action == "config":
+                self.latency_s = float(body.get("latency_s", self.latency_s))
+                self.event_delay_s = float(body.get("event_delay_s", self.event_delay_s))
+                if "default_fault" in body:
+                    self.set_default_fault(body["default_fault"])
+            else:
+                return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    async def _images(self, request: Request, send, *, edit: bool) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        with self._lock:
+            rec = RecordedRequest(len(self._log), request.method, request.url.path, time.monotonic(), headers,
+                                  retry_count=int(headers.get("x-stainless-retry-count", "0") or 0))
+            self._log.append(rec)
+        try:
+            params, sources, mask = await (_read_edit(request, rec) if edit else _read_json(request))
+            rec.params = {k: v for k, v in params.items()}
+            self._check_auth(headers.get("authorization", ""))
+            prompt = params.get("prompt") if isinstance(params.get("prompt"), str) else ""
+            delay = self._prompt_delay(prompt)
+            if self.latency_s or delay:
+                await asyncio.sleep(max(self.latency_s, delay))
+            fault = self._pick_fault(prompt)
+            rec.fault = fault.spec if fault else None
+            stream_fault = await self._apply_fault(fault, send, rec, bool(params.get("stream")))
+            if stream_fault == "done":
+                return
+            job = _validate(params, edit, sources, mask, self.shut_down_models)
+            for m in _KEYWORD.finditer(prompt):
+                if m.group(1) == "refuse":
+                    raise ApiError(400, "Your request was rejected as a result of our safety system. "
+                                        "Your request may contain content that is not allowed by our safety system.",
+                                   "image_generation_user_error" if m.group(2) != "policy" else "invalid_request_error",
+                                   None, "content_policy_violation" if m.group(2) == "policy" else "moderation_blocked")
+        except ApiError as err:
+            rec.status = err.status
+            await err.response()(request.scope, request.receive, send)
+            return
+        event_delay = max(self.event_delay_s, self._prompt_delay(prompt))
+        rec.status = 200
+        await _answer(send, job, prompt, sources, mask, edit, event_delay, stream_fault)
+
+    def _check_auth(self, authorization: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "You didn't provide an API key. You need to provide your API key in an "
+                                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        if self.api_keys is not None and token not in self.api_keys:
+            shown = token[:3] + "*" * 8 + token[-4:] if len(token) > 8 else "***"
+            raise ApiError(401, f"Incorrect API key provided: {shown}. You can find your API key at "
+                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+
+    def _prompt_delay(self, prompt: str) -> float:
+        for m in _KEYWORD.finditer(prompt):
+            if m.group(1) == "slow":
+                return float(m.group(2) or 1)
+        return 0.0
+
+    def _pick_fault(self, prompt: str) -> Fault | None:
+        with self._lock:
+            if self._script:
+                return self._script.pop(0)
+            for m in _KEYWORD.finditer(prompt):
+                if m.group(1) == "fail" and m.group(2):
+                    spec, _, times = m.group(2).partition("*")
+                    key = (prompt, m.group(2))
+                    hits = self._prompt_hits[key] = self._prompt_hits.get(key, 0) + 1
+                    if not times or hits <= int(times):
+                        return parse_fault(spec)
+        return self.default_fault
+
+    async def _apply_fault(self, fault: Fault | None, send, rec: RecordedRequest, stream: bool):
+        """Returns "done" when the fault answered, else a stream fault to apply later (or None)."""
+        if fault is None:
+            return None
+        if fault.kind == "rate_limit":
+            extra = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
+                     "x-ratelimit-limit-tokens": "100000", "x-ratelimit-remaining-tokens": "0",
+                     "x-ratelimit-reset-tokens": "1s"}
+            if fault.retry_after is not None:
+                extra["retry-after"] = f"{fault.retry_after:g}"
+            if fault.retry_after_ms is not None:
+                extra["retry-after-ms"] = str(fault.retry_after_ms)
+            raise ApiError(429, "Rate limit reached for images in organization org-fake on requests per min "
+                                "(RPM): Limit 5, Used 5, Requested 1. Please try again in 1s.",
+                           "requests", None, "rate_limit_exceeded", extra)
+        if fault.kind == "quota":
+            raise ApiError(429, "You exceeded your current quota, please check your plan and billing details.",
+                           "insufficient_quota", None, "insufficient_quota")
+        if fault.kind == "server_error":
+            raise ApiError(fault.status, "The server had an error while processing your request. Sorry about that!",
+                           "server_error")
+        if fault.kind == "unauthorized":
+            raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if fault.kind == "refuse":
+            raise ApiError(400, "Your request was rejected as a result of our safety system.",
+                           "image_generation_user_error", None, fault.code)
+        if fault.kind == "hang":
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.kind == "malformed" and not stream:
+            rec.status = 200
+            await _send_raw(send, 200, b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0', "application/json")
+            return "done"
+        if fault.kind == "drop" and not stream:
+            await send({"type": "fake.abort"})
+        return fault
+
+
+async def _read_json(request: Request):
+    try:
+        params = json.loads(await request.body())
+        if not isinstance(params, dict):
+            raise ValueError
+    except ValueError:
+        raise ApiError(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
+                            "aren't using your HTTP library correctly.)") from None
+    return params, [], None
+
+
+async def _read_edit(request: Request, rec: RecordedRequest):
+    async with request.form(max_files=64, max_fields=64) as form:
+        return await _split_form(form, rec)
+
+
+async def _split_form(form, rec: RecordedRequest):
+    params: dict[str, Any] = {}
+    sources: list[tuple[str, bytes]] = []
+    mask: bytes | None = None
+    for key, value in form.multi_items():
+        if hasattr(value, "read"):
+            data = await value.read()
+            rec.files.append({"field": key, "filename": value.filename, "content_type": value.content_type,
+                              "size": len(data)})
+            if key in ("image", "image[]"):
+                sources.append((key, data))
+            elif key == "mask":
+                mask = data
+            else:
+                raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+        else:
+            params[key] = _coerce(value)
+    return params, sources, mask
+
+
+def _coerce(value: str):
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if re.fullmatch(r"-?\d+", value) else value
+
+
+@dataclass
+class _Job:
+    model: str
+    n: int
+    width: int
+    height: int
+    quality: str
+    fmt: str
+    compression: int | None
+    background: str
+    partial_images: int
+    stream: bool
+    input_fidelity: str
+
+
+def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
+    allowed = EDIT_FIELDS if edit else GENERATE_FIELDS
+    for key in p:
+        if key not in allowed:
+            raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+    model = p.get("model") or "gpt-image-1"
+    if model in shut_down or model not in MODELS:
+        raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                       code="model_not_found")
+    prompt = p.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    if len(prompt) > 32000:
+        raise ApiError(400, "Invalid 'prompt': string too long. Expected a string with maximum length 32000.",
+                       param="prompt", code="string_above_max_length")
+    n = p.get("n", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+        raise ApiError(400, f"Invalid 'n': integer {'below minimum' if isinstance(n, int) and n < 1 else 'above maximum'}"
+                            " value. Expected a value between 1 and 10.", param="n",
+                       code="integer_below_min_value" if isinstance(n, int) and n < 1 else "integer_above_max_value")
+    quality = _choice(p, "quality", QUALITIES, "auto")
+    fmt = _choice(p, "output_format", FORMATS, "png")
+    background = _choice(p, "background", ("transparent", "opaque", "auto"), "auto")
+    _choice(p, "moderation", ("low", "auto"), "auto")
+    input_fidelity = _choice(p, "input_fidelity", ("low", "high"), "low")
+    if background == "transparent" and fmt == "jpeg":
+        raise ApiError(400, "Transparent background is not supported for output format 'jpeg'.", param="background")
+    compression = p.get("output_compression")
+    if compression is not None and (not isinstance(compression, int) or not 0 <= compression <= 100):
+        raise ApiError(400, "Invalid 'output_compression': expected an integer between 0 and 100.",
+                       param="output_compression", code="invalid_value")
+    partial = p.get("partial_images", 0) or 0
+    if not isinstance(partial, int) or not 0 <= partial <= 3:
+        raise ApiError(400, "Invalid 'partial_images': expected an integer between 0 and 3.",
+                       param="partial_images", code="invalid_value")
+    source_size = None
+    if edit:
+        if not sources:
+            raise ApiError(400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
+        if len(sources) > MAX_IMAGES:
+            raise ApiError(400, f"Invalid 'image': too many images, expected at most {MAX_IMAGES}.", param="image")
+        for _, data in sources:
+            source_size = source_size or _image_size(data, "image")
+            if len(data) > MAX_IMAGE_BYTES:
+                raise ApiError(400, "Invalid 'image': file too large (max 50MB).", param="image")
+        if mask is not None:
+            mask_img = _open(mask, "mask")
+            if mask_img.size != source_size or "A" not in mask_img.getbands():
+                raise ApiError(400, "Invalid mask image format - mask size does not match image size "
+                                    "or it has no alpha channel.", param="mask", code="invalid_image_format")
+    width, height = _size(p.get("size", "auto"), model, source_size)
+    return _Job(model, n, width, height, quality, fmt, compression, background, partial, bool(p.get("stream")),
+                input_fidelity)
+
+
+def _choice(p: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = p.get(key, default) or default
+    if value not in allowed:
+        listed = ", ".join(f"'{a}'" for a in allowed)
+        raise ApiError(400, f"Invalid value: '{value}'. Supported values are: {listed}.", param=key,
+                       code="invalid_value")
+    return value
+
+
+def _size(size: str, model: str, source: tuple[int, int] | None) -> tuple[int, int]:
+    if size == "auto":
+        if source is None:
+            return 1024, 1024
+        aspect = source[0] / source[1]
+        return min(((int(w), int(h)) for w, h in (s.split("x") for s in STANDARD_SIZES)),
+                   key=lambda wh: abs(math.log(wh[0] / wh[1] / aspect)))
+    if size in STANDARD_SIZES:
+        w, h = size.split("x")
+        return int(w), int(h)
+    match = re.fullmatch(r"(\d+)x(\d+)", str(size))
+    if model in FLEXIBLE_SIZE_MODELS and match:
+        w, h = int(match[1]), int(match[2])
+        if (w % 16 == 0 and h % 16 == 0 and 1 / 3 <= w / h <= 3 and max(w, h) <= 3840
+                and 655_360 <= w * h <= 8_294_400):
+            return w, h
+        raise ApiError(400, f"Invalid size '{size}': width and height must be multiples of 16, aspect ratio "
+                            "between 1:3 and 3:1, at most 3840 per edge and 655360..8294400 pixels.",
+                       param="size", code="invalid_value")
+    raise ApiError(400, f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', "
+                        "'1536x1024', and 'auto'.", param="size", code="invalid_value")
+
+
+def _open(data: bytes, param: str) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:
+        raise ApiError(400, f"Invalid file '{param}': unsupported image. Supported file formats are "
+                            "'image/jpeg', 'image/png', and 'image/webp'.", param=param,
+                       code="invalid_image_format") from None
+    if img.format not in ("PNG", "JPEG", "WEBP"):
+        raise ApiError(400, f"Invalid file '{param}': unsupported mimetype. Supported file formats are "
+                            "'image/jpeg', 'image/png', and 'image/webp'.", param=param, code="invalid_image_format")
+    return img
+
+
+def _image_size(data: bytes, param: str) -> tuple[int, int]:
+    return _open(data, param).size
+
+
+def _usage(job: _Job, prompt: str, n_images: int, n_inputs: int) -> dict:
+    text = max(1, math.ceil(len(prompt) / 4))
+    image_in = n_inputs * INPUT_IMAGE_TOKENS[job.input_fidelity]
+    per_image = BASE_OUTPUT_TOKENS["medium" if job.quality == "auto" else job.quality]
+    out = round(per_image * job.width * job.height / (1024 * 1024)) * n_images
+    return {"input_tokens": text + image_in, "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
+            "output_tokens": out, "total_tokens": text + image_in + out,
+            "output_tokens_details": {"image_tokens": out, "text_tokens": 0}}
+
+
+def _render(job: _Job, prompt: str, sources, mask, edit: bool, index: int) -> Image.Image:
+    if edit:
+        imgs = [Image.open(io.BytesIO(d)) for _, d in sources]
+        return fake_images.edit(imgs, prompt, job.width, job.height, Image.open(io.BytesIO(mask)) if mask else None)
+    return fake_images.draw_prompt(prompt, job.width, job.height, index=index,
+                                   transparent=job.background == "transparent")
+
+
+def _b64(img: Image.Image, job: _Job) -> str:
+    return base64.b64encode(fake_images.encode(img, job.fmt, job.compression)).decode()
+
+
+async def _answer(send, job: _Job, prompt: str, sources, mask, edit: bool, event_delay: float,
+                  stream_fault: Fault | None) -> None:
+    quality = "medium" if job.quality == "auto" else job.quality
+    meta = {"size": f"{job.width}x{job.height}", "quality": quality, "output_format": job.fmt,
+            "background": "transparent" if job.background == "transparent" else "opaque"}
+    if not job.stream:
+        images = [await asyncio.to_thread(lambda i=i: _b64(_render(job, prompt, sources, mask, edit, i), job))
+                  for i in range(job.n)]
+        body = {"created": int(time.time()), "data": [{"b64_json": b} for b in images], **meta,
+                "usage": _usage(job, prompt, job.n, len(sources))}
+        await _send_raw(send, 200, json.dumps(body).encode(), "application/json")
+        return
+    prefix = "image_edit" if edit else "image_generation"
+    await send({"type": "http.response.start", "status": 200, "headers": _header_list(
+        {**_common_headers(), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})})
+    sent = 0
+
+    async def emit(event: dict | bytes) -> None:
+        nonlocal sent
+        if stream_fault is not None and stream_fault.kind == "drop" and sent >= stream_fault.after:
+            await send({"type": "fake.abort"})
+        if event_delay:
+            await asyncio.sleep(event_delay)
+        if isinstance(event, dict):
+            payload = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        else:
+            payload = event
+        await send({"type": "http.response.body", "body": payload, "more_body": True})
+        sent += 1
+
+    if stream_fault is not None and stream_fault.kind == "malformed":
+        await emit(f"event: {prefix}.partial_image\ndata: {{\"type\": \"{prefix}.partial_ima\n\n".encode())
+    for i in range(job.n):
+        final = await asyncio.to_thread(_render, job, prompt, sources, mask, edit, i)
+        for k in range(job.partial_images):
+            b64 = await asyncio.to_thread(lambda k=k: _b64(fake_images.preview(final, k, job.partial_images), job))
+            await emit({"type": f"{prefix}.partial_image", "b64_json": b64, "partial_image_index": k,
+                        "created_at": int(time.time()), **meta})
+        b64 = await asyncio.to_thread(_b64, final, job)
+        usage = _usage(job, prompt, 1, len(sources))
+        usage.pop("output_tokens_details")
+        await emit({"type": f"{prefix}.completed", "b64_json": b64, "created_at": int(time.time()), **meta,
+                    "usage": usage})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+async def _send_raw(send, status: int, body: bytes, content_type: str) -> None:
+    headers = {**_common_headers(), "content-type": content_type, "content-length": str(len(body))}
+    await send({"type": "http.response.start", "status": status, "headers": _header_list(headers)})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI Images API on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed, and written to --port-file)")
+    parser.add_argument("--port-file", help="write the chosen port here once listening")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--event-delay", type=float, default=0.0)
+    parser.add_argument("--fail", action="append", default=[], help="scripted fault spec, repeatable")
+    parser.add_argument("--default-fault")
+    parser.add_argument("--api-key", action="append", help="accept only these keys (repeatable)")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(api_keys=set(args.api_key) if args.api_key else None, latency_s=args.latency,
+                      event_delay_s=args.event_delay, default_fault=args.default_fault, port=args.port)
+    fake.script(*args.fail)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await fake._server.start()
+        if args.port_file:
+            with open(args.port_file, "w") as fh:
+                fh.write(str(fake.port))
+        print(f"FAKE_OPENAI_BASE_URL={fake.base_url}", flush=True)
+        await stop.wait()
+        await fake._server.close()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
