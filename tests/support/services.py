@@ -73,7 +73,10 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                # SIGTERM to the Dramatiq main process only: it forwards one SIGTERM to each worker
+                # process. Signalling the whole group delivers two, and Dramatiq treats a second
+                # SIGTERM as "kill now" (sys.exit from the handler), which can hang on live threads.
+                self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
