@@ -108,6 +108,7 @@ def render(scene: Scene, style: str, width: int, height: int, seed: int,
 
     step("sky")
     paint_sky(cv)
+    sky = cv.img.copy() if style == "sketch" else None
     step("far")
     far_layers(cv)
     step("near")
@@ -116,12 +117,17 @@ def render(scene: Scene, style: str, width: int, height: int, seed: int,
     paint_water(cv)
     step("subjects")
     paint_subjects(cv)
+    shapes = None
+    if sky is not None:
+        # What the land and subjects covered: the sketch hatches these and leaves the sky as paper.
+        shapes = (np.abs(cv.img - sky).max(axis=2) > 0.04).astype(np.float32)
+        del sky
     step("weather", _preview(cv.img) if report else None)
     paint_weather(cv)
     img = grade(cv.img, scene.colours)
     step("style")
     style_rng = rng_for(*keys, 2 + STYLE_NAMES.index(style))
-    img = apply_style(img, style, style_rng, scene.prompt_hash)
+    img = apply_style(img, style, style_rng, scene.prompt_hash, shapes=shapes, scene=scene)
     step("finish")
     img = finish(img, style, style_rng)
     return Rendered(pixels=to_u8(img), style=style)

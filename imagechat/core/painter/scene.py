@@ -107,6 +107,8 @@ _FALLBACK_LANDSCAPES = (
     (("mountains", "hills"), None), (("forest",), "lake"),
 )
 _FALLBACK_TIMES = ("day", "sunset", "dawn", "day", "dusk", "night", "sunset")
+# A prompt that names a landscape but no time is shown in daylight or golden light, not in the dark.
+_FALLBACK_TIMES_NAMED = ("day", "sunset", "day", "dawn", "day", "sunset", "day")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class Scene:
     prompt_hash: int  # 64-bit, stable across processes (unlike hash())
     recognised: bool  # False when nothing in the prompt matched the grammar
     hue_shift: float = 0.0  # palette rotation in turns, only for unrecognised prompts
+    subject_colours: tuple[tuple[str, str], ...] = ()  # ("house", "red") for "a red house"
 
 
 def prompt_hash(prompt: str) -> int:
@@ -151,6 +154,24 @@ def parse_scene(prompt: str) -> Scene:
     waters = _find(text, _WATER_WORDS)
     subjects = set(_find(text, _SUBJECT_WORDS))
     colours = tuple(_find(text, _COLOUR_WORDS))
+    # A colour word right before a subject ("a red house") paints that subject, not the whole scene.
+    subject_colours: dict[str, str] = {}
+    for cword, cval in _COLOUR_WORDS.items():
+        for sword, sval in _SUBJECT_WORDS.items():
+            if sval in ("house", "boat", "lighthouse", "tree") and \
+                    re.search(r"(?<![\w&])" + re.escape(f"{cword} {sword}") + r"(?![\w&])", text):
+                subject_colours.setdefault(sval, cval)
+    bound = set(subject_colours.values())
+    if bound:
+        rest = set()
+        for cword, cval in _COLOUR_WORDS.items():
+            if cval in bound:
+                for m in re.finditer(r"(?<![\w&])" + re.escape(cword) + r"(?![\w&])", text):
+                    after = text[m.end():].lstrip()
+                    if not any(after.startswith(sw) and _SUBJECT_WORDS[sw] in subject_colours
+                               for sw in _SUBJECT_WORDS):
+                        rest.add(cval)
+        colours = tuple(c for c in colours if c not in bound or c in rest)
     styles = _find(text, _STYLE_WORDS)
     recognised = bool(times or weather or terrain or waters or subjects)
 
@@ -167,10 +188,11 @@ def parse_scene(prompt: str) -> Scene:
     elif "moon" in subjects:
         time = "night"
     else:
-        time = _FALLBACK_TIMES[(h >> 8) % len(_FALLBACK_TIMES)]
+        times_pool = _FALLBACK_TIMES_NAMED if recognised else _FALLBACK_TIMES
+        time = times_pool[(h >> 8) % len(times_pool)]
     if "storm" in weather and "snow" not in weather:
         weather.add("rain")  # a storm without rain looks like plain overcast
-    clear = not ({"overcast", "storm", "fog"} & weather)
+    clear = not ({"overcast", "storm", "fog", "rain"} & weather)
     if time == "night" and clear:
         subjects.add("moon")
     if time in ("day", "dawn", "sunset") and clear:
@@ -181,4 +203,5 @@ def parse_scene(prompt: str) -> Scene:
         terrain=tuple(t for t in TERRAINS if t in terrain), water=water,
         subjects=frozenset(subjects), colours=colours, style_hint=styles[0] if styles else None,
         prompt_hash=h, recognised=recognised, hue_shift=hue_shift,
+        subject_colours=tuple(sorted(subject_colours.items())),
     )

@@ -21,7 +21,8 @@ GRAIN = {"photorealistic": 0.012, "watercolor": 0.0, "cartoon": 0.0, "abstract":
 FLAT = {"cartoon", "pixel art"}  # keep exact flat colours: no dither
 
 
-def apply_style(img: np.ndarray, style: str, rng: np.random.Generator, scene_hash: int) -> np.ndarray:
+def apply_style(img: np.ndarray, style: str, rng: np.random.Generator, scene_hash: int,
+                shapes: np.ndarray | None = None, scene=None) -> np.ndarray:
     if style == "photorealistic":
         return photorealistic(img)
     if style == "watercolor":
@@ -29,13 +30,13 @@ def apply_style(img: np.ndarray, style: str, rng: np.random.Generator, scene_has
     if style == "cartoon":
         return cartoon(img)
     if style == "abstract":
-        return abstract(img, rng)
+        return abstract(img, rng, scene)
     if style == "oil painting":
         return oil_painting(img, rng)
     if style == "pixel art":
         return pixel_art(img)
     if style == "sketch":
-        return sketch(img, rng)
+        return sketch(img, rng, shapes)
     if style == "neon":
         return neon(img)
     raise ValueError(f"unknown style {style!r}")
@@ -99,39 +100,99 @@ def neon(img: np.ndarray) -> np.ndarray:
     return np.clip(dark + glow + lines * 1.2, 0, 1)
 
 
-def abstract(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shapes and palette derived from the scene (and so from the prompt), not a landscape."""
+def abstract(img: np.ndarray, rng: np.random.Generator, scene=None) -> np.ndarray:
+    """A flat geometric composition: palette taken from the painted scene, motifs from the prompt.
+
+    The sun or moon becomes a disc with rings, mountains become overlapping triangles, water and
+    dunes become wave bands, a city becomes columns, a forest tall spikes, birds chevrons."""
     h, w = img.shape[:2]
     s = _scale(img)
-    pal_img = Image.fromarray(to_u8(saturate(img, 1.4))).quantize(6, method=Image.Quantize.FASTOCTREE)
-    pal = np.array(pal_img.getpalette()[:18], np.uint8).reshape(6, 3)
-    # Background: the scene melted into broad colour fields.
-    n1, n2 = fbm2d(rng, h, w, base=2, octaves=3), fbm2d(rng, h, w, base=2, octaves=3)
-    bg = warp(blur_rgb(img, 30 * s), (n1 - 0.5) * w * 0.5, (n2 - 0.5) * h * 0.5)
-    bg_q = Image.fromarray(to_u8(saturate(bg, 1.3))).quantize(palette=pal_img, dither=Image.Dither.NONE)
+    pal_img = Image.fromarray(to_u8(saturate(img, 1.5))).quantize(7, method=Image.Quantize.FASTOCTREE)
+    pal = np.array(pal_img.getpalette()[:21], np.float32).reshape(7, 3)
+    counts = np.bincount(np.asarray(pal_img).ravel(), minlength=7)[:7]
+    pal = pal[np.argsort(-counts)]
+    lum = pal @ np.array([0.299, 0.587, 0.114], np.float32)
+    dark, light = pal[int(np.argmin(lum))], pal[int(np.argmax(lum))]
+    accents = [tuple(int(v) for v in c) for c in pal]
     ss = 2
-    layer = bg_q.convert("RGB").resize((w * ss, h * ss), Image.NEAREST).convert("RGBA")
-    draw = ImageDraw.Draw(layer, "RGBA")
-    for _ in range(int(rng.integers(9, 16))):
-        c = tuple(int(v) for v in pal[int(rng.integers(0, 6))]) + (int(rng.integers(170, 250)),)
-        x, y = rng.uniform(0, w * ss), rng.uniform(0, h * ss)
-        r = rng.uniform(0.05, 0.28) * min(w, h) * ss
-        kind = int(rng.integers(0, 5))
-        if kind == 0:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=c)
-        elif kind == 1:
-            draw.ellipse((x - r, y - r, x + r, y + r), outline=c, width=int(r * 0.18) + 1)
-        elif kind == 2:
-            a = rng.uniform(0, 6.28)
-            pts = [(x + r * np.cos(a + k * 2.094), y + r * np.sin(a + k * 2.094)) for k in range(3)]
-            draw.polygon(pts, fill=c)
-        elif kind == 3:
-            draw.rectangle((x - r, y - r * 0.3, x + r, y + r * 0.3), fill=c)
+    W, H = w * ss, h * ss
+    # Background: two broad fields of the commonest colours, split on a tilted line.
+    bg = Image.new("RGB", (W, H), tuple(int(v) for v in pal[0]))
+    draw = ImageDraw.Draw(bg, "RGBA")
+    tilt = float(rng.uniform(-0.25, 0.25))
+    split = float(rng.uniform(0.45, 0.65)) * H
+    draw.polygon([(0, split - tilt * W / 2), (W, split + tilt * W / 2), (W, H), (0, H)],
+                 fill=tuple(int(v) for v in pal[1]))
+    t = scene.terrain if scene is not None else ()
+    subj = scene.subjects if scene is not None else frozenset()
+    water = scene.water if scene is not None else None
+
+    def col(i, a=235):
+        return accents[i % len(accents)] + (a,)
+
+    def y_at(x):
+        return split + tilt * (x - W / 2)
+
+    if "sun" in subj or "moon" in subj or not t:
+        cx, cy = float(rng.uniform(0.25, 0.75)) * W, float(rng.uniform(0.18, 0.4)) * H
+        r = float(rng.uniform(0.12, 0.2)) * min(W, H)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(int(v) for v in light) + (255,))
+        for k in range(1, 4):
+            rr = r * (1 + 0.35 * k)
+            draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), outline=col(k + 1, 200), width=int(6 * s * ss) + 1)
+    if "mountains" in t:
+        for k in range(int(rng.integers(3, 6))):
+            x = float(rng.uniform(-0.1, 1.0)) * W
+            bw = float(rng.uniform(0.2, 0.45)) * W
+            top = y_at(x + bw / 2) - float(rng.uniform(0.15, 0.35)) * H
+            draw.polygon([(x, y_at(x) + 2), (x + bw, y_at(x + bw) + 2), (x + bw * float(rng.uniform(0.35, 0.65)), top)],
+                         fill=col(2 + k, 220))
+    if "city" in t:
+        x = 0.0
+        while x < W:
+            bw = float(rng.uniform(0.04, 0.1)) * W
+            top = y_at(x) - float(rng.uniform(0.08, 0.35)) * H
+            draw.rectangle((x, top, x + bw, y_at(x) + 4), fill=col(int(rng.integers(1, 7)), 230))
+            x += bw + float(rng.uniform(0.0, 0.03)) * W
+    if "forest" in t:
+        for k in range(int(rng.integers(6, 12))):
+            x = float(rng.uniform(0, 1)) * W
+            bw, th = float(rng.uniform(0.03, 0.06)) * W, float(rng.uniform(0.15, 0.35)) * H
+            draw.polygon([(x - bw, y_at(x) + 4), (x + bw, y_at(x) + 4), (x, y_at(x) - th)], fill=col(3 + k, 230))
+    if water or "dunes" in t or "hills" in t or "meadow" in t:
+        n = int(rng.integers(4, 8))
+        amp, fr, ph = float(rng.uniform(0.01, 0.04)) * H, float(rng.uniform(1.0, 3.0)), float(rng.uniform(0, 6.28))
+        xs = np.linspace(0, W, 96)
+        for k in range(n):
+            y = split + (H - split) * (k + 0.5) / n
+            top = [(x, y + tilt * (x - W / 2) + amp * np.sin(x / W * fr * 6.28 + ph + k)) for x in xs]
+            draw.polygon(top + [(W, H), (0, H)], fill=col(k, 170 + 10 * (k % 3)))
+    if "birds" in subj:
+        for _ in range(int(rng.integers(3, 7))):
+            bx, by, bs = float(rng.uniform(0.1, 0.9)) * W, float(rng.uniform(0.1, 0.4)) * H, 30 * s * ss
+            draw.line([(bx - bs, by - bs * 0.5), (bx, by), (bx + bs, by - bs * 0.5)],
+                      fill=tuple(int(v) for v in dark) + (255,), width=int(5 * s * ss) + 1)
+    for subject in ("house", "boat", "lighthouse", "tree"):
+        if subject in subj:
+            bx, by = float(rng.uniform(0.2, 0.8)) * W, y_at(W / 2)
+            r = 0.07 * W
+            draw.rectangle((bx - r, by - r, bx + r, by + r * 0.2), fill=col(4, 255))
+            draw.polygon([(bx - r * 1.2, by - r), (bx + r * 1.2, by - r), (bx, by - r * 2.1)], fill=col(5, 255))
+    # A few free accents: thin lines and small dots derived from the same palette.
+    for _ in range(int(rng.integers(3, 7))):
+        x, y = float(rng.uniform(0, W)), float(rng.uniform(0, H))
+        if rng.random() < 0.5:
+            r = float(rng.uniform(0.01, 0.04)) * W
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=col(int(rng.integers(0, 7)), 255))
         else:
-            x2, y2 = rng.uniform(0, w * ss), rng.uniform(0, h * ss)
-            draw.line((x, y, x2, y2), fill=c, width=int(rng.uniform(4, 18) * s * ss) + 1)
-    out = layer.convert("RGB").resize((w, h), Image.BOX)
-    return np.asarray(out, np.float32) / 255.0
+            a = float(rng.uniform(0, 3.14))
+            L = float(rng.uniform(0.1, 0.4)) * W
+            draw.line((x, y, x + np.cos(a) * L, y + np.sin(a) * L), fill=tuple(int(v) for v in dark) + (255,),
+                      width=int(rng.uniform(3, 8) * s * ss) + 1)
+    out = np.asarray(bg.resize((w, h), Image.BOX), np.float32) / 255.0
+    # Printed-poster texture: a faint paper grain.
+    grain = fbm2d(rng, h, w, base=min(h, 120), octaves=2)
+    return out * (0.95 + 0.05 * grain)[..., None]
 
 
 def finish(img: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:

@@ -20,9 +20,21 @@ def _sil(cv: Canvas, tint=(0.06, 0.05, 0.08)) -> np.ndarray:
     return np.asarray(mix(tint, cv.pal.zenith, 0.18), np.float32)
 
 
+_SUBJECT_TINTS = {
+    "red": (0.72, 0.14, 0.12), "orange": (0.9, 0.45, 0.12), "golden": (0.9, 0.72, 0.25),
+    "green": (0.25, 0.55, 0.25), "blue": (0.2, 0.35, 0.75), "teal": (0.15, 0.6, 0.6),
+    "purple": (0.5, 0.25, 0.65), "pink": (0.9, 0.5, 0.65),
+}
+
+
+def _colour_of(cv: Canvas, subject: str, default):
+    word = dict(cv.scene.subject_colours).get(subject)
+    return _SUBJECT_TINTS.get(word, default)
+
+
 def _lit(cv: Canvas, albedo) -> np.ndarray:
     if _backlit(cv):
-        return _sil(cv) + np.asarray(albedo, np.float32) * 0.08
+        return _sil(cv) + np.asarray(albedo, np.float32) * (0.22 if cv.scene.time in ("sunset", "dawn") else 0.08)
     return np.asarray(albedo, np.float32) * np.asarray(cv.pal.light, np.float32) * cv.pal.ambient
 
 
@@ -54,18 +66,27 @@ def house(cv: Canvas, side: int) -> None:
     bw, bh = size, size * 0.65
     st = Stamp(cv, x - bw, yb - bh * 2.2, x + bw, yb + 2)
     st.polygon([(x - bw / 2, yb), (x + bw / 2, yb), (x + bw / 2, yb - bh), (x - bw / 2, yb - bh)])
-    st.paint(_lit(cv, (0.92, 0.88, 0.80)))
+    wall = _colour_of(cv, "house", (0.92, 0.88, 0.80))
+    st.paint(_lit(cv, wall))
+    # The side away from the light is in shade.
+    sh = Stamp(cv, x - bw, yb - bh * 2.2, x + bw, yb + 2)
+    lx = cv.light_xy[0] if cv.light_xy else 0.0
+    if lx < x:
+        sh.polygon([(x + bw * 0.18, yb), (x + bw / 2, yb), (x + bw / 2, yb - bh), (x + bw * 0.18, yb - bh)])
+    else:
+        sh.polygon([(x - bw / 2, yb), (x - bw * 0.18, yb), (x - bw * 0.18, yb - bh), (x - bw / 2, yb - bh)])
+    sh.paint(_lit(cv, tuple(v * 0.62 for v in wall)))
     roof = Stamp(cv, x - bw, yb - bh * 2.2, x + bw, yb - bh + 2)
     roof.polygon([(x - bw * 0.62, yb - bh), (x + bw * 0.62, yb - bh), (x, yb - bh * 1.85)])
     roof.polygon([(x + bw * 0.2, yb - bh * 1.5), (x + bw * 0.32, yb - bh * 1.5),
                   (x + bw * 0.32, yb - bh * 1.15), (x + bw * 0.2, yb - bh * 1.3)])
-    roof.paint(_lit(cv, (0.62, 0.20, 0.16)))
+    roof.paint(_lit(cv, (0.62, 0.20, 0.16) if "house" not in dict(cv.scene.subject_colours) else (0.30, 0.22, 0.20)))
     win = Stamp(cv, x - bw / 2, yb - bh, x + bw / 2, yb)
     for wx in (-0.28, 0.12):
         win.polygon([(x + bw * wx, yb - bh * 0.7), (x + bw * (wx + 0.16), yb - bh * 0.7),
                      (x + bw * (wx + 0.16), yb - bh * 0.42), (x + bw * wx, yb - bh * 0.42)])
     win.polygon([(x - bw * 0.05, yb), (x + bw * 0.08, yb), (x + bw * 0.08, yb - bh * 0.5), (x - bw * 0.05, yb - bh * 0.5)])
-    warm = cv.scene.time in ("night", "dusk") or "storm" in cv.scene.weather
+    warm = cv.scene.time in ("night", "dusk", "sunset") or "storm" in cv.scene.weather
     win.paint((1.0, 0.78, 0.38) if warm else _lit(cv, (0.25, 0.3, 0.38)))
 
 
@@ -131,24 +152,35 @@ def lone_tree(cv: Canvas, side: int) -> None:
     yb = _ground_at(cv, x) + (2 * cv.s if on_shore else cv.h * 0.04)
     th = cv.h * (0.16 if on_shore else 0.36)
     st = Stamp(cv, x - th * 0.6, yb - th * 1.05, x + th * 0.6, yb + 2)
-    st.polygon([(x - th * 0.04, yb), (x + th * 0.04, yb), (x + th * 0.025, yb - th * 0.55), (x - th * 0.025, yb - th * 0.55)])
+    st.polygon([(x - th * 0.055, yb), (x + th * 0.055, yb), (x + th * 0.03, yb - th * 0.55), (x - th * 0.03, yb - th * 0.55)])
     for k in range(3):  # main branches
         a = (k - 1) * 0.7
         st.line([(x, yb - th * 0.45), (x + math.sin(a) * th * 0.22, yb - th * (0.7 + 0.05 * (k == 1)))], th * 0.018)
     st.paint(_lit(cv, (0.25, 0.17, 0.12)))
     crown = Stamp(cv, x - th * 0.6, yb - th * 1.05, x + th * 0.6, yb - th * 0.3)
+    blobs = []
     for _ in range(14):
-        cx = x + float(rng.normal(0, th * 0.17))
-        cy = yb - th * 0.72 + float(rng.normal(0, th * 0.09))
+        cx = x + float(np.clip(rng.normal(0, th * 0.17), -th * 0.28, th * 0.28))
+        cy = yb - th * 0.72 + float(np.clip(rng.normal(0, th * 0.09), -th * 0.15, th * 0.15))
         r = th * float(rng.uniform(0.12, 0.2))
         crown.ellipse(cx - r, cy - r * 0.85, cx + r, cy + r * 0.85)
+        blobs.append((cx, cy, r))
     snowy = "snow" in cv.scene.weather
-    m = crown.paint(_lit(cv, (0.20, 0.42, 0.16) if not snowy else (0.22, 0.28, 0.24)))
-    if cv.texture and not _backlit(cv):
-        # Shade the crown's lower half so it reads as a volume, not a flat blob.
-        ys = np.linspace(0, 1, m.shape[0], dtype=np.float32)[:, None]
+    leaf = _colour_of(cv, "tree", (0.20, 0.42, 0.16) if not snowy else (0.22, 0.28, 0.24))
+    m = crown.paint(_lit(cv, leaf))
+    if not _backlit(cv):
+        # Volume: a highlight cluster on the light side of each leaf mass, shade underneath.
+        hl = Stamp(cv, x - th * 0.6, yb - th * 1.05, x + th * 0.6, yb - th * 0.3)
+        lx = cv.light_xy[0] if cv.light_xy else x
+        off = 0.05 * th * (1 if lx > x else -1)
+        for cx, cy, r in blobs:
+            hl.ellipse(cx + off - r * 0.7, cy - r * 0.75, cx + off + r * 0.6, cy + r * 0.2)
+        hm = hl.mask(1.5 * cv.s) * m
         region = cv.img[crown.y0:crown.y1, crown.x0:crown.x1]
-        region *= (1 - 0.35 * m * ys)[..., None]
+        ys = np.linspace(0, 1, m.shape[0], dtype=np.float32)[:, None]
+        region *= (1 - 0.3 * m * ys)[..., None]
+        hi = np.asarray(_lit(cv, tuple(min(1.0, v * 1.7 + 0.05) for v in leaf)), np.float32)
+        region += (hi - region) * (hm * 0.6)[..., None]
 
 
 def boat(cv: Canvas) -> None:
@@ -158,7 +190,7 @@ def boat(cv: Canvas) -> None:
     yw = hz + (cv.h - hz) * depth
     L = cv.w * (0.05 + 0.2 * depth)
     mast = L * 1.25
-    hull_c = _lit(cv, (0.45, 0.22, 0.14))
+    hull_c = _lit(cv, _colour_of(cv, "boat", (0.45, 0.22, 0.14)))
     sail_c = _lit(cv, (0.96, 0.94, 0.88))
     for mirror, alpha in ((-1, 0.35), (1, 1.0)):
         def Y(dy):

@@ -32,11 +32,10 @@ def watercolor(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # Transparent pigment: colours sit lighter on white paper; uneven density blotches.
     density = fbm2d(rng, h, w, base=3, octaves=4)
     paint = PAPER - (PAPER - paint) * (0.78 + 0.3 * (density - 0.5))[..., None]
-    # Paper: fine grain plus unpainted flecks where the brush skipped.
+    # Paper: fine grain that the pigment settles into (granulation), strongest in dark washes.
     grain = fbm2d(rng, h, w, base=min(h, 160), octaves=2)
-    flecks = smoothstep(0.86, 0.95, fbm2d(rng, h, w, base=48, octaves=2)) * 0.3
-    paint = paint + (PAPER - paint) * flecks[..., None]
-    paint *= (0.93 + 0.07 * grain)[..., None]
+    depth = 1.0 - luminance(paint)
+    paint *= (0.95 + 0.05 * grain - 0.06 * depth * (grain - 0.5))[..., None]
     return saturate(paint, 1.1)
 
 
@@ -59,7 +58,8 @@ def oil_painting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return flat * (light * weave)[..., None]
 
 
-def sketch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sketch(img: np.ndarray, rng: np.random.Generator, shapes: np.ndarray | None = None) -> np.ndarray:
+    """Pencil drawing. `shapes` (1 on land and subjects, 0 on open sky) keeps the sky as paper."""
     h, w = img.shape[:2]
     s = _s(img)
     grey = luminance(img)
@@ -72,10 +72,13 @@ def sketch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     period = max(5.0, 7 * s)
     jitter = fbm2d(rng, h, w, base=12, octaves=2) * 3
     tone = blur_mask(grey, 2 * s)
+    where = np.ones((h, w), np.float32) if shapes is None else 0.06 + 0.94 * blur_mask(shapes, 3 * s)
     hatch = np.ones((h, w), np.float32)
     for thresh, (a, b) in ((0.55, (1, 1)), (0.35, (1, -1)), (0.18, (1, 0.3))):
         stripe = ((a * xs + b * ys + jitter) % period) < 1.3 * max(1.0, s)
-        hatch -= stripe * smoothstep(thresh, thresh - 0.15, tone) * 0.35
+        hatch -= stripe * smoothstep(thresh, thresh - 0.15, tone) * 0.35 * where
+    # Soft gradients in the sky give faint contour lines; keep only the strong ones there.
+    lines = 1.0 - (1.0 - lines) * (0.35 + 0.65 * where)
     graphite = np.clip(np.minimum(lines, hatch), 0, 1)
     paper = 0.96 + 0.04 * fbm2d(rng, h, w, base=min(h, 128), octaves=2)
     val = graphite * paper
