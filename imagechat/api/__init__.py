@@ -1,0 +1,11 @@
+"""Starlette routes mounted next to the Reflex app (image bytes, downloads, share links).
+
+Each module exposes `routes: list[starlette.routing.BaseRoute]`; add it to `routes` below.
+In `reflex run --env prod` they are served on the app's single port; in dev, on the backend port.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,1 @@
+"""UI pieces as plain functions of state vars."""

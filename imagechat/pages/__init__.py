@@ -1,0 +1,1 @@
+"""Pages: one module per route, each a function returning the page component."""

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: set up (runtime + dev + Stable Diffusion extras, bun, Chromium), resolve services, then
+# run the whole pytest suite against them. Extra arguments go to pytest: scripts/test.sh -k smoke
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/env.sh"
+cd "$IMAGECHAT_ROOT"
+
+say() { printf '\033[1;34m[test]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[test]\033[0m %s\n' "$*" >&2; exit 1; }
+
+reqs=(requirements.txt requirements-dev.txt)
+[ "${IMAGECHAT_SKIP_SD:-0}" = 1 ] || reqs+=(requirements-sd.txt)
+"$HERE/setup.sh" "${reqs[@]}"
+
+# Chromium for the Playwright tests (Playwright's own browser download does not work offline).
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM_PATH" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Chromium: apt-get install -y chromium"
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+      || die "apt-get install chromium failed"
+  else
+    die "Chromium is missing at $CHROMIUM_PATH. Install it: sudo apt-get install chromium (Debian) /
+      sudo apt-get install chromium-browser (Ubuntu), or set CHROMIUM_PATH=/path/to/chromium"
+  fi
+fi
+
+source "$HERE/services.sh"
+trap 'stop_started_services' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+eval "$(_svc dotenv-exports DATABASE_URL REDIS_URL TEST_REDIS_URL)"  # only the service URLs from .env
+resolve_services || exit 1
+# The suite creates its own database per session on this server and uses Redis database 15.
+export TEST_REDIS_URL="${TEST_REDIS_URL:-$(_svc test-redis "$REDIS_URL")}"
+
+python scripts/config_docs.py check || die ".env.example / README.md do not match imagechat/settings.py"
+say "python -m pytest $*"
+python -m pytest "$@"

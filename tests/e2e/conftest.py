@@ -1,0 +1,188 @@
+"""End-to-end fixtures: the real app (`reflex run --env prod`) and a real worker, driven by Chromium.
+
+The app runs in its own process group with the same environment `make run` uses (scripts/env.sh: Reflex
+probes off, bun from .tools/), against this session's test database and Redis database, with the
+offline engine. Its web build lives outside the checkout's `.web/` so a running `make run` is not
+disturbed; the build directory is kept between sessions, so only the first run pays for `bun install`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+# The app and Chromium share 2 cores with the rest of the suite: allow slow first renders.
+expect.set_options(timeout=15_000)
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+APP_START_TIMEOUT_S = float(os.environ.get("E2E_APP_START_TIMEOUT", "600"))  # first prod build + bun install
+
+
+def pytest_collection_modifyitems(items):
+    """Mark everything here `e2e` and run it after all other tests.
+
+    Playwright's sync API keeps an event loop running in the main thread while its session fixtures
+    live; any pytest-asyncio test scheduled after the first browser test would then fail with
+    "Runner.run() cannot be called from a running event loop".
+    """
+    here = Path(__file__).parent
+    e2e = [item for item in items if Path(str(item.fspath)).is_relative_to(here)]
+    for item in e2e:
+        item.add_marker(pytest.mark.e2e)
+    ids = {id(item) for item in e2e}
+    items[:] = [item for item in items if id(item) not in ids] + e2e
+
+
+def project_env() -> dict[str, str]:
+    """os.environ plus everything scripts/env.sh exports (the one place the Reflex probe switches live)."""
+    out = subprocess.run(
+        ["bash", "-c", 'source "$1" >/dev/null && env -0', "bash", str(ROOT / "scripts" / "env.sh")],
+        check=True, capture_output=True, env=os.environ.copy(),
+    ).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        try:  # the leader is gone; children (Granian, bun) may still hold the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def app_server(database_url, redis_url, request) -> str:
+    """Start the app once per session; yields its base URL (no trailing slash)."""
+    env = project_env()
+    bun = Path(env["REFLEX_BUN_PATH"])
+    if not bun.exists():
+        pytest.fail(f"bun is missing at {bun}: run `make test` (or scripts/setup.sh) once to install it")
+    env.pop("OPENAI_API_KEY", None)
+    web_dir = Path(tempfile.gettempdir()) / f"imagechat-e2e-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        REFLEX_REDIS_URL=redis_url,  # Redis state manager, as in `make run`
+        IMAGE_ENGINE="offline",
+        GRANIAN_WORKERS=env.get("GRANIAN_WORKERS", "2"),
+        REFLEX_WEB_WORKDIR=str(web_dir),
+        REFLEX_STATES_WORKDIR=str(web_dir.with_name(web_dir.name + "-states")),
+    )
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "e2e-reflex.log"
+    log = open(log_path, "wb")
+    reflex = shutil.which("reflex", path=env["PATH"]) or str(Path(sys.executable).with_name("reflex"))
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [reflex, "run", "--env", "prod", "--frontend-port", str(port), "--backend-port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def _fail(why: str):
+        _stop_group(proc)
+        log.close()
+        tail = log_path.read_text(errors="replace")[-6000:]
+        pytest.fail(f"{why}\n--- reflex log ({log_path}) ---\n{tail}", pytrace=False)
+
+    worker = None
+    if (ROOT / "workers" / "actors.py").exists():
+        try:
+            worker = request.getfixturevalue("start_worker")(processes=1, threads=2)
+        except Exception as exc:  # noqa: BLE001 - report with the app log, then stop the app
+            _fail(f"the Dramatiq worker did not start: {exc}")
+
+    deadline = started + APP_START_TIMEOUT_S
+    while not (_answers(f"{base}/ping") and _answers(f"{base}/")):
+        if proc.poll() is not None:
+            _fail(f"reflex exited with code {proc.returncode} before answering")
+        if time.monotonic() > deadline:
+            _fail(f"the app did not answer within {APP_START_TIMEOUT_S:.0f} s")
+        time.sleep(0.25)
+    print(f"\n[e2e] app ready at {base} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    yield base
+    t = time.monotonic()
+    _stop_group(proc)
+    log.close()
+    print(f"[e2e] app stopped in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    if worker is not None:
+        t = time.monotonic()
+        worker.stop()
+        print(f"[e2e] worker stopped in {time.monotonic() - t:.1f} s", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def base_url(app_server) -> str:
+    """pytest-playwright's base_url: `page.goto("/")` opens the app."""
+    return app_server
+
+
+@pytest.fixture
+def console_errors(page):
+    """Collects console errors and uncaught page errors; a test asserts the list is empty."""
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    return errors
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir() -> Path:
+    d = ARTIFACTS / "screenshots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
