@@ -5,6 +5,9 @@ from starlette.applications import Starlette
 
 from imagechat.api import routes as api_routes
 from imagechat.pages.chat import chat_page
+from imagechat.pages.login import login_page
+from imagechat.state.auth import AuthState
+from imagechat.state.chat import ChatState
 
 app = rx.App(
     api_transformer=Starlette(routes=list(api_routes)),
@@ -12,4 +15,6 @@ app = rx.App(
     html_lang="en",
     stylesheets=["/styles.css"],
 )
-app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.")
+app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
+             on_load=ChatState.load)
+app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)

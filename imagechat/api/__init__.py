@@ -8,4 +8,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from imagechat.api import images
+
+routes: list[BaseRoute] = [*images.routes]

@@ -45,9 +45,12 @@ def composer() -> rx.Component:
                 box_shadow="0 8px 24px -12px var(--gray-a7)",
             ),
             on_submit=ChatState.send,
+            id="composer",
             reset_on_submit=False,
             width="100%",
         ),
+        rx.cond(ChatState.notice != "", rx.callout(ChatState.notice, icon="info", color_scheme="amber", size="1",
+                                                    role="alert", margin_top="6px", id="composer-notice")),
         rx.text(
             "Images are generated on this server. Nothing leaves it unless an online engine is configured.",
             size="1",

@@ -1,5 +1,7 @@
 import reflex as rx
 
+from imagechat.state.auth import AuthState
+from imagechat.state.chat import ChatState
 from imagechat.state.engine import EngineState
 
 
@@ -21,6 +23,9 @@ def header() -> rx.Component:
     return rx.box(
         rx.flex(
             rx.hstack(
+                rx.icon_button(rx.icon("menu", size=18), variant="ghost", color_scheme="gray", aria_label="Conversations",
+                               on_click=ChatState.set_drawer(True), display=rx.breakpoints(initial="flex", md="none"),
+                               id="menu-button"),
                 rx.center(
                     rx.icon("image", size=18, color="white"),
                     width="32px",
@@ -33,12 +38,21 @@ def header() -> rx.Component:
                 align="center",
                 spacing="2",
             ),
-            engine_badge(),
+            rx.hstack(
+                engine_badge(),
+                rx.cond(AuthState.username != "", rx.menu.root(
+                    rx.menu.trigger(rx.button(rx.icon("circle-user", size=16), AuthState.username, variant="ghost",
+                                              color_scheme="gray", size="2", id="user-menu")),
+                    rx.menu.content(rx.menu.item("Log out", on_click=AuthState.log_out, id="log-out")),
+                )),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
             justify="between",
             align="center",
             gap="2",
             wrap="wrap",
-            max_width="880px",
             margin_x="auto",
             padding_x="16px",
             padding_y="10px",

@@ -118,3 +118,15 @@ def retry(owner_id: int, message_id: int, conversation_id: int) -> Turn:
     if asked is None:
         raise InvalidRequest("There is nothing to retry here.")
     return take_turn(owner_id, conversation_id, asked.content)
+
+
+def variations_of(owner_id: int, conversation_id: int, image_id: uuid.UUID, n: int = 3) -> Turn:
+    """New takes on one image: its prompt, style and size with new seeds."""
+    from imagechat.core import library
+
+    image = library.get_image(owner_id, image_id)
+    n = min(n, get_provider().capabilities.max_n, get_settings().max_images_per_request)
+    user = conversations.add_message(owner_id, conversation_id, "user", f"{n} variations of \u201c{image.prompt}\u201d")
+    intent = ImageIntent(action="variations", prompt=image.prompt, style=image.style, width=image.width,
+                         height=image.height, n=n)
+    return _act(owner_id, conversation_id, user.id, intent, None)

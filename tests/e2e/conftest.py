@@ -176,8 +176,14 @@ def base_url(app_server) -> str:
 def console_errors(page):
     """Collects console errors and uncaught page errors; a test asserts the list is empty."""
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
+    def on_console(msg):
+        # A failed resource is reported with its URL by the response hook below.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            errors.append(f"console.{msg.type}: {msg.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     return errors
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.helpers import sign_up
+
 pytestmark = pytest.mark.e2e
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 390, "height": 844}}
@@ -13,7 +15,7 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 390,
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
 def test_landing_page(page: Page, console_errors, screenshots_dir, viewport):
     page.set_viewport_size(VIEWPORTS[viewport])
-    page.goto("/")
+    sign_up(page)
 
     expect(page.get_by_role("heading", name="imagechat")).to_be_visible()
     prompt = page.get_by_role("textbox", name="Prompt")
@@ -39,7 +41,8 @@ def test_landing_page(page: Page, console_errors, screenshots_dir, viewport):
 
 
 def test_example_prompt_fills_the_box(page: Page, console_errors):
-    page.goto("/")
-    page.get_by_role("button", name="Snowy mountains above a mirror lake at dawn").click()
-    expect(page.get_by_role("textbox", name="Prompt")).to_have_value("Snowy mountains above a mirror lake at dawn")
+    sign_up(page)
+    example = "A lighthouse on a cliff in a storm, watercolor"
+    page.get_by_role("button", name=example).click()
+    expect(page.get_by_role("textbox", name="Prompt")).to_have_value(example)
     assert console_errors == []

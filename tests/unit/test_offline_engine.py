@@ -268,3 +268,12 @@ async def test_invalid_requests_are_refused_with_a_user_message(kwargs):
 async def test_other_output_formats():
     result, _ = await run(GenerationRequest(prompt="hills", width=64, height=64, seed=1, output_format="webp"))
     assert decode(result.images[0].data).format == "WEBP"
+
+
+def test_rewording_that_adds_nothing_depictable_keeps_the_composition():
+    """"Make it more artistic" regenerates the same scene, so before/after compare like for like."""
+    base = "a sunset over mountains with a lake reflection"
+    same = render(parse_scene(base + ", more artistic"), "photorealistic", 128, 128, 9).pixels
+    assert np.array_equal(render(parse_scene(base), "photorealistic", 128, 128, 9).pixels, same)
+    other = render(parse_scene(base + " and a boat"), "photorealistic", 128, 128, 9).pixels
+    assert not np.array_equal(same, other)

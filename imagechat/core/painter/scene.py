@@ -198,6 +198,11 @@ def parse_scene(prompt: str) -> Scene:
     if time in ("day", "dawn", "sunset") and clear:
         subjects.add("sun")
     hue_shift = 0.0 if (recognised or colours) else ((h >> 20) % 1000) / 1000.0
+    if recognised:
+        # Compose from what the prompt depicts, not its exact words: "..., more artistic" or a style
+        # change then repaints the same scene instead of inventing a new one.
+        h = prompt_hash(repr((time, sorted(weather), sorted(terrain), water, sorted(subjects), colours,
+                              sorted(subject_colours.items()))))
     return Scene(
         prompt=prompt, time=time, weather=frozenset(weather),
         terrain=tuple(t for t in TERRAINS if t in terrain), water=water,

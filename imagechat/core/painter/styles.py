@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .canvas import blur_rgb, luminance, to_u8
-from .filters import saturate, sobel, warp
+from .filters import saturate, sobel
 from .noise import fbm2d
 from .treatments import oil_painting, sketch, watercolor
 
