@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
+E2E_OPENAI_KEY = "sk-e2e-" + os.urandom(12).hex()
 APP_START_TIMEOUT_S = float(os.environ.get("E2E_APP_START_TIMEOUT", "600"))  # first prod build + bun install
 
 
@@ -110,7 +111,8 @@ def app_server(database_url, redis_url, request) -> str:
     bun = Path(env["REFLEX_BUN_PATH"])
     if not bun.exists():
         pytest.fail(f"bun is missing at {bun}: run `make test` (or scripts/setup.sh) once to install it")
-    env.pop("OPENAI_API_KEY", None)
+    # A key is present (the offline engine is chosen explicitly): test_secrets proves it never reaches the browser.
+    env["OPENAI_API_KEY"] = E2E_OPENAI_KEY
     web_dir = Path(tempfile.gettempdir()) / f"imagechat-e2e-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
     env.update(
         DATABASE_URL=database_url,

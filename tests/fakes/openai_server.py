@@ -18,6 +18,12 @@ running e2e app can trigger them:
   (S seconds before the answer and between stream events).
 - latency_s before every answer, event_delay_s between stream events.
 
+Chat: `POST /v1/chat/completions` (tests/fakes/fake_chat.py) answers what the test scripted:
+`fake.script_chat(text="Sure! ", tool=("create_image", {"prompt": "a cat"}))`, one entry per HTTP
+request (`fault="500"` scripts an error instead); with nothing scripted it answers a short text.
+Streams token by token (`chat_delay_s` between chunks); `fake.chat_requests()` holds each request's
+messages and tools. `chat_default_fault` applies when the chat script is empty.
+
 In-process: `with FakeOpenAI() as fake: AsyncOpenAI(base_url=fake.base_url, api_key="sk-test")`.
 Standalone: `python -m tests.fakes.openai_server --port 0 [--port-file F]`; it prints
 `FAKE_OPENAI_BASE_URL=http://127.0.0.1:N/v1`, and `/_fake/{requests,reset,script,config,health}`
@@ -44,7 +50,7 @@ from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.fakes import fake_images
+from tests.fakes import fake_chat, fake_images
 from tests.fakes.asgi_h11 import H11Server
 
 MODELS = {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "chatgpt-image-latest"}
@@ -142,10 +148,15 @@ _KEYWORD = re.compile(r"\[(refuse|fail|slow)(?::([^\]]*))?\]")
 
 class FakeOpenAI:
     def __init__(self, *, api_keys: set[str] | None = None, latency_s: float = 0.0, event_delay_s: float = 0.0,
-                 default_fault: str | None = None, port: int = 0):
+                 default_fault: str | None = None, port: int = 0, chat_delay_s: float = 0.0):
         self.api_keys = api_keys  # None: any non-empty bearer token is accepted
+        self.chat_delay_s = chat_delay_s
+        self.chat_default_fault: Fault | None = None
+        self.chat_models = set(fake_chat.CHAT_MODELS)
+        self._chat_script: list[fake_chat.ChatReply] = []
         self.latency_s, self.event_delay_s = latency_s, event_delay_s
         self._defaults = (latency_s, event_delay_s, default_fault)
+        self._chat_defaults = (chat_delay_s, None)
         self.default_fault = parse_fault(default_fault) if default_fault else None
         self.shut_down_models = set(SHUT_DOWN_MODELS)
         self._lock = threading.Lock()
@@ -162,6 +173,30 @@ class FakeOpenAI:
         with self._lock:
             self._script.extend(faults)
 
+    def script_chat(self, text: str | None = None, tool: tuple[str, dict | str] | None = None, *,
+                    tools: list[tuple[str, dict | str]] | None = None, fault: str | None = None,
+                    finish_reason: str | None = None, delay_s: float | None = None, times: int = 1) -> None:
+        """Queue what the chat model answers to the next request(s): text and/or tool calls, or a fault.
+
+        Tool arguments may be a dict (sent as JSON) or a raw string (e.g. malformed JSON)."""
+        if fault is not None:
+            parse_fault(fault)  # fail fast on a typo
+        calls = ([tool] if tool else []) + list(tools or [])
+        reply = fake_chat.ChatReply(text=text, tool_calls=calls, fault=fault, finish_reason=finish_reason,
+                                    delay_s=delay_s)
+        with self._lock:
+            self._chat_script.extend([reply] * times)
+
+    def set_chat_default_fault(self, spec: str | None) -> None:
+        self.chat_default_fault = parse_fault(spec) if spec else None
+
+    def chat_script_left(self) -> int:
+        with self._lock:
+            return len(self._chat_script)
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
     def fail_next(self, spec: str, times: int = 1) -> None:
         self.script(*[spec] * times)
 
@@ -174,8 +209,10 @@ class FakeOpenAI:
             self._script.clear()
             self._log.clear()
             self._prompt_hits.clear()
+            self._chat_script.clear()
         self.latency_s, self.event_delay_s, fault = self._defaults
         self.set_default_fault(fault)
+        self.chat_delay_s, self.chat_default_fault = self._chat_defaults
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -242,6 +279,9 @@ class FakeOpenAI:
         elif method == "POST" and path in ("/v1/images/generations", "/v1/images/edits"):
             await self._images(request, send, edit=path.endswith("edits"))
             return
+        elif method == "POST" and path == "/v1/chat/completions":
+            await self._chat(request, send)
+            return
         else:
             response = ApiError(404, f"Invalid URL ({method} {path})").response()
         await response(scope, receive, send)
@@ -258,11 +298,19 @@ class FakeOpenAI:
         try:
             if action == "script":
                 self.script(*body.get("faults", []))
+            elif action == "script_chat":
+                for r in body.get("replies", []):
+                    self.script_chat(r.get("text"), tuple(r["tool"]) if r.get("tool") else None,
+                                     tools=[tuple(t) for t in r.get("tools", [])], fault=r.get("fault"),
+                                     finish_reason=r.get("finish_reason"), delay_s=r.get("delay_s"))
             elif action == "config":
                 self.latency_s = float(body.get("latency_s", self.latency_s))
                 self.event_delay_s = float(body.get("event_delay_s", self.event_delay_s))
                 if "default_fault" in body:
                     self.set_default_fault(body["default_fault"])
+                self.chat_delay_s = float(body.get("chat_delay_s", self.chat_delay_s))
+                if "chat_default_fault" in body:
+                    self.set_chat_default_fault(body["chat_default_fault"])
             else:
                 return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
         except ValueError as exc:
@@ -302,6 +350,62 @@ class FakeOpenAI:
         event_delay = max(self.event_delay_s, self._prompt_delay(prompt))
         rec.status = 200
         await _answer(send, job, prompt, sources, mask, edit, event_delay, stream_fault)
+
+    async def _chat(self, request: Request, send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        with self._lock:
+            rec = RecordedRequest(len(self._log), request.method, request.url.path, time.monotonic(), headers,
+                                  retry_count=int(headers.get("x-stainless-retry-count", "0") or 0))
+            self._log.append(rec)
+        try:
+            params, _, _ = await _read_json(request)
+            rec.params = params
+            self._check_auth(headers.get("authorization", ""))
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            try:
+                fake_chat.validate(params, self.chat_models)
+            except fake_chat.BadRequest as err:  # invalid requests do not use up the script
+                raise ApiError(err.status, err.message, err.type, err.param, err.code) from None
+            with self._lock:
+                reply = self._chat_script.pop(0) if self._chat_script else None
+            if reply is None:
+                reply = fake_chat.ChatReply(text=fake_chat.DEFAULT_REPLY)
+            fault = parse_fault(reply.fault) if reply.fault else self.chat_default_fault
+            rec.fault = fault.spec if fault else None
+            stream = bool(params.get("stream"))
+            stream_fault = await self._apply_fault(fault, send, rec, stream)
+            if stream_fault == "done":
+                return
+            if reply.fault:  # a scripted fault that answered normally (e.g. hang): the default text
+                reply = fake_chat.ChatReply(text=fake_chat.DEFAULT_REPLY)
+            try:
+                fake_chat.check_script(reply, params)
+            except fake_chat.BadRequest as err:
+                rec.fault = "script_mismatch"
+                raise ApiError(err.status, err.message, err.type, err.param, err.code) from None
+        except ApiError as err:
+            rec.status = err.status
+            await err.response()(request.scope, request.receive, send)
+            return
+        rec.status = 200
+        if not stream:
+            await _send_raw(send, 200, json.dumps(fake_chat.completion(reply, params)).encode(), "application/json")
+            return
+        delay = self.chat_delay_s if reply.delay_s is None else reply.delay_s
+        await send({"type": "http.response.start", "status": 200, "headers": _header_list(
+            {**_common_headers(), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})})
+        events = [fake_chat.sse(c) for c in fake_chat.chunks(reply, params)]
+        if stream_fault is not None and stream_fault.kind == "malformed":
+            events.insert(min(1, len(events)), b'data: {"id": "chatcmpl-x", "object": "chat.completion.ch\n\n')
+        for sent, payload in enumerate(events):
+            if stream_fault is not None and stream_fault.kind == "drop" and sent >= stream_fault.after:
+                await send({"type": "fake.abort"})
+            if delay and sent:
+                await asyncio.sleep(delay)
+            await send({"type": "http.response.body", "body": payload, "more_body": True})
+        await send({"type": "http.response.body", "body": fake_chat.DONE, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _check_auth(self, authorization: str) -> None:
         scheme, _, token = authorization.partition(" ")
