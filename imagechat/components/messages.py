@@ -81,10 +81,10 @@ def _progress(msg: ChatMessage) -> rx.Component:
         rx.cond(msg.preview_url != "",
                 rx.image(src=msg.preview_url, alt="Preview", width="min(320px, 100%)", border_radius="12px",
                          class_name="job-preview", style={"filter": "blur(2px)"})),
-        rx.progress(value=msg.percent.to(int), max=100, width="100%", class_name="job-progress",
+        rx.progress(value=msg.percent, max=100, width="100%", class_name="job-progress",
                     aria_label="Progress"),
         rx.flex(
-            rx.text(msg.percent.to(int).to_string() + "%", size="2", weight="bold", class_name="job-percent"),
+            rx.text(msg.percent.to_string() + "%", size="2", weight="bold", class_name="job-percent"),
             rx.text(msg.stage, size="2", color_scheme="gray", class_name="job-stage"),
             rx.cond((msg.status == "queued") & (msg.queue_position > 1),
                     rx.badge("#" + msg.queue_position.to_string() + " in queue", variant="soft")),

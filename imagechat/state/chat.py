@@ -14,7 +14,7 @@ import uuid
 
 import reflex as rx
 
-from imagechat.core import chat, conversations, jobs, progress
+from imagechat.core import assistant, chat, conversations, jobs, progress
 from imagechat.core.conversations import MessageView
 from imagechat.core.errors import ImagechatError
 from imagechat.state.auth import AuthState
@@ -25,6 +25,7 @@ EXAMPLE_PROMPTS = (
     "A city skyline at night with neon lights",
 )
 ACTIVE = ("queued", "running")
+STREAM_FLUSH_S = 0.05
 
 
 @dataclasses.dataclass
@@ -40,7 +41,7 @@ class ChatMessage:
     text: str
     job_id: str = ""
     status: str = ""  # "" (no job) | queued | running | succeeded | failed | cancelled
-    percent: float = 0.0
+    percent: int = 0  # whole percent: what the bar and the label show
     stage: str = ""
     preview_url: str = ""
     queue_position: int = 0
@@ -53,7 +54,7 @@ class ChatMessage:
 def _item(view: MessageView) -> ChatMessage:
     return ChatMessage(id=view.id, role=view.role, text=view.content, job_id=view.job_id or "",
                        status=view.job_status or "", error=view.job_error or "",
-                       percent=100.0 if view.job_status == "succeeded" else 0.0,
+                       percent=100 if view.job_status == "succeeded" else 0,
                        image_ids=[i.id for i in view.images], prompt=view.images[0].prompt if view.images else "",
                        before_id=view.before.id if view.before else "")
 
@@ -77,7 +78,7 @@ class ChatState(rx.State):
         """Copy a progress event onto its message; True when the job just finished."""
         for message in self.messages:
             if message.job_id == event.job_id:
-                message.status, message.percent, message.stage = event.status, event.percent, event.stage
+                message.status, message.percent, message.stage = event.status, int(event.percent), event.stage
                 message.preview_url = event.preview_url or message.preview_url
                 message.queue_position = event.queue_position or 0
                 message.error = event.error or ""
@@ -177,16 +178,41 @@ class ChatState(rx.State):
             self.notice = exc.user_message
             return
         self.draft, self.notice = "", ""
-        # Shown at once; replaced by the saved messages a moment later.
+        # Shown at once (ids <= 0 are placeholders); replaced by the saved messages when the turn ends.
         self.messages.append(ChatMessage(id=0, role="user", text=text))
+        self.messages.append(ChatMessage(id=-1, role="assistant", text="…"))
         yield rx.scroll_to("chat-end")
+        yield ChatState.reply_to(text, self.current_id)
+
+    @rx.event(background=True)
+    async def reply_to(self, text: str, conversation_id: int):
+        """Run the turn outside the state lock; a chat model's reply streams into the placeholder."""
+        async with self:
+            owner = await self._owner()
+        streamed: list[str] = []
+        flushed_at = 0.0
+
+        async def on_delta(piece: str) -> None:
+            nonlocal flushed_at
+            streamed.append(piece)
+            now = asyncio.get_running_loop().time()
+            if now - flushed_at >= STREAM_FLUSH_S:  # about 20 frames a second, however fast tokens come
+                flushed_at = now
+                async with self:
+                    for m in self.messages:
+                        if m.id == -1:
+                            m.text = "".join(streamed)
+
         try:
-            turn = await asyncio.to_thread(chat.take_turn, owner, self.current_id, text)
+            turn = await assistant.respond(owner, conversation_id, text, on_delta)
         except ImagechatError as exc:
-            self.messages.pop()
-            self.draft, self.notice = text, exc.user_message
+            async with self:
+                self.messages = [m for m in self.messages if m.id > 0]
+                self.draft, self.notice = text, exc.user_message
             return
-        await self._after_turn(owner, turn)
+        async with self:
+            if self.current_id == conversation_id:
+                await self._after_turn(owner, turn)
         yield rx.scroll_to("chat-end")
         if turn.job_id:
             yield ChatState.watch_job(str(turn.job_id))
@@ -194,8 +220,7 @@ class ChatState(rx.State):
     async def _after_turn(self, owner: int, turn: chat.Turn) -> None:
         views = await asyncio.to_thread(conversations.messages, owner, self.current_id,
                                         message_ids=[turn.user_message_id, turn.assistant_message_id])
-        if self.messages and self.messages[-1].id == 0:
-            self.messages.pop()
+        self.messages = [m for m in self.messages if m.id > 0]
         known = {m.id for m in self.messages}
         self.messages += [_item(v) for v in views if v.id not in known]
         if turn.job_id:
