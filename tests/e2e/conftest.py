@@ -8,6 +8,7 @@ disturbed; the build directory is kept between sessions, so only the first run p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -104,28 +105,30 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
-@pytest.fixture(scope="session")
-def app_server(database_url, redis_url, request) -> str:
-    """Start the app once per session; yields its base URL (no trailing slash)."""
+@contextlib.contextmanager
+def running_app(name: str, database_url: str, redis_url: str, start_worker, **overrides):
+    """`reflex run --env prod` plus one worker, with this session's database and Redis; yields the base URL.
+
+    Each `name` gets its own web build directory, so two apps never rebuild under each other.
+    """
     env = project_env()
     bun = Path(env["REFLEX_BUN_PATH"])
     if not bun.exists():
         pytest.fail(f"bun is missing at {bun}: run `make test` (or scripts/setup.sh) once to install it")
-    # A key is present (the offline engine is chosen explicitly): test_secrets proves it never reaches the browser.
-    env["OPENAI_API_KEY"] = E2E_OPENAI_KEY
-    web_dir = Path(tempfile.gettempdir()) / f"imagechat-e2e-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
+    tag = hashlib.sha1(f"{ROOT}:{name}".encode()).hexdigest()[:10]
+    web_dir = Path(tempfile.gettempdir()) / f"imagechat-e2e-web-{tag}"
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         REFLEX_REDIS_URL=redis_url,  # Redis state manager, as in `make run`
-        IMAGE_ENGINE="offline",
         GRANIAN_WORKERS=env.get("GRANIAN_WORKERS", "2"),
         REFLEX_WEB_WORKDIR=str(web_dir),
         REFLEX_STATES_WORKDIR=str(web_dir.with_name(web_dir.name + "-states")),
+        **{k.upper(): str(v) for k, v in overrides.items()},
     )
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "e2e-reflex.log"
+    log_path = ARTIFACTS / f"e2e-reflex-{name}.log"
     log = open(log_path, "wb")
     reflex = shutil.which("reflex", path=env["PATH"]) or str(Path(sys.executable).with_name("reflex"))
     started = time.monotonic()
@@ -142,12 +145,10 @@ def app_server(database_url, redis_url, request) -> str:
         tail = log_path.read_text(errors="replace")[-6000:]
         pytest.fail(f"{why}\n--- reflex log ({log_path}) ---\n{tail}", pytrace=False)
 
-    worker = None
-    if (ROOT / "workers" / "actors.py").exists():
-        try:
-            worker = request.getfixturevalue("start_worker")(processes=1, threads=2)
-        except Exception as exc:  # noqa: BLE001 - report with the app log, then stop the app
-            _fail(f"the Dramatiq worker did not start: {exc}")
+    try:
+        worker = start_worker(processes=1, threads=2, **overrides)
+    except Exception as exc:  # noqa: BLE001 - report with the app log, then stop the app
+        _fail(f"the Dramatiq worker did not start: {exc}")
 
     deadline = started + APP_START_TIMEOUT_S
     while not (_answers(f"{base}/ping") and _answers(f"{base}/")):
@@ -156,16 +157,24 @@ def app_server(database_url, redis_url, request) -> str:
         if time.monotonic() > deadline:
             _fail(f"the app did not answer within {APP_START_TIMEOUT_S:.0f} s")
         time.sleep(0.25)
-    print(f"\n[e2e] app ready at {base} in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    yield base
-    t = time.monotonic()
-    _stop_group(proc)
-    log.close()
-    print(f"[e2e] app stopped in {time.monotonic() - t:.1f} s", file=sys.stderr)
-    if worker is not None:
+    print(f"\n[e2e] {name} app ready at {base} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    try:
+        yield base
+    finally:
         t = time.monotonic()
+        _stop_group(proc)
+        log.close()
         worker.stop()
-        print(f"[e2e] worker stopped in {time.monotonic() - t:.1f} s", file=sys.stderr)
+        print(f"[e2e] {name} app and worker stopped in {time.monotonic() - t:.1f} s", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def app_server(database_url, redis_url, start_worker) -> str:
+    """The offline-engine app, once per session. A key is present (the offline engine is chosen
+    explicitly): test_secrets proves it never reaches the browser."""
+    with running_app("offline", database_url, redis_url, start_worker, image_engine="offline",
+                     openai_api_key=E2E_OPENAI_KEY) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
