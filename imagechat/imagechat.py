@@ -1,13 +1,17 @@
 """The Reflex app: pages plus the Starlette API routes (image bytes etc.) on the same server."""
 
+import os
+
 import reflex as rx
 from starlette.applications import Starlette
 
 from imagechat.api import routes as api_routes
 from imagechat.pages.chat import chat_page
+from imagechat.pages.gallery import gallery_page
 from imagechat.pages.login import login_page
 from imagechat.state.auth import AuthState
 from imagechat.state.chat import ChatState
+from imagechat.state.gallery import GalleryState
 
 app = rx.App(
     api_transformer=Starlette(routes=list(api_routes)),
@@ -18,3 +22,7 @@ app = rx.App(
 app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
              on_load=ChatState.load)
 app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)
+if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py only; off in every normal run
+    from imagechat.pages.bench import add_bench_pages
+    add_bench_pages(app)
+app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat", on_load=GalleryState.load)

@@ -97,6 +97,23 @@ def start_worker(database_url, redis_url, tmp_path_factory):
         worker.stop()
 
 
+@pytest.fixture
+def own_worker(database_url, redis_url, tmp_path):
+    """Workers with a test's own settings, stopped when the test ends: their housekeeping (e.g. a
+    3-second stale-job threshold) must not touch jobs of later tests."""
+    started: list[WorkerProcess] = []
+
+    def start(processes: int = 1, threads: int = 2, **env_overrides) -> WorkerProcess:
+        log = tmp_path / f"worker{len(started)}.log"
+        worker = WorkerProcess(log, worker_env(database_url, redis_url, **env_overrides), processes, threads)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 @pytest.fixture(scope="session")
 def worker(start_worker):
     """The shared worker for ordinary job tests (offline engine)."""

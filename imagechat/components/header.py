@@ -19,13 +19,14 @@ def engine_badge() -> rx.Component:
     )
 
 
-def header() -> rx.Component:
+def header(menu: bool = True) -> rx.Component:
     return rx.box(
         rx.flex(
             rx.hstack(
-                rx.icon_button(rx.icon("menu", size=18), variant="ghost", color_scheme="gray", aria_label="Conversations",
-                               on_click=ChatState.set_drawer(True), display=rx.breakpoints(initial="flex", md="none"),
-                               id="menu-button"),
+                *([rx.icon_button(rx.icon("menu", size=18), variant="ghost", color_scheme="gray",
+                                  aria_label="Conversations", on_click=ChatState.set_drawer(True),
+                                  display=rx.breakpoints(initial="flex", md="none"), id="menu-button")]
+                  if menu else []),
                 rx.center(
                     rx.icon("image", size=18, color="white"),
                     width="32px",
@@ -43,7 +44,12 @@ def header() -> rx.Component:
                 rx.cond(AuthState.username != "", rx.menu.root(
                     rx.menu.trigger(rx.button(rx.icon("circle-user", size=16), AuthState.username, variant="ghost",
                                               color_scheme="gray", size="2", id="user-menu")),
-                    rx.menu.content(rx.menu.item("Log out", on_click=AuthState.log_out, id="log-out")),
+                    rx.menu.content(
+                        rx.menu.item("Chat", on_click=rx.redirect("/")),
+                        rx.menu.item("Gallery", on_click=rx.redirect("/gallery"), id="menu-gallery"),
+                        rx.menu.separator(),
+                        rx.menu.item("Log out", on_click=AuthState.log_out, id="log-out"),
+                    ),
                 )),
                 align="center",
                 spacing="2",

@@ -143,3 +143,22 @@ def test_phone_layout_drawer_and_no_overflow(browser: Browser, base_url: str, sc
         page.screenshot(path=screenshots_dir / "drawer-mobile.png")
     finally:
         ctx.close()
+
+
+def test_open_in_gallery_and_search(page: Page, console_errors):
+    sign_up(page)
+    send(page, "/imagine a quiet lake with a red boat")
+    reply = page.locator(".assistant-message").last
+    expect(reply.locator("img.generated-image")).to_be_visible(timeout=60_000)
+    reply.locator(".open-in-gallery").click()
+    expect(page).to_have_url(re.compile(r"/gallery\?image="))
+    items = page.locator(".gallery-item")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("a quiet lake with a red boat")
+    page.get_by_role("textbox", name="Search images").fill("boats")  # stemmed full-text search
+    page.get_by_role("button", name="Search").click()
+    expect(items).to_have_count(1)
+    page.get_by_role("textbox", name="Search images").fill("zebra")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#gallery-empty")).to_be_visible()
+    assert console_errors == []

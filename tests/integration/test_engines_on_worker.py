@@ -44,14 +44,14 @@ def _run(job_id, timeout=120):
     return asyncio.run(asyncio.wait_for(_events(job_id), timeout))
 
 
-def test_diffusers_engine_on_the_worker(namespace, start_worker, make_user, tmp_path):
+def test_diffusers_engine_on_the_worker(namespace, own_worker, make_user, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
     from tests.support.tiny_sd import save_tiny_pipeline
 
     model = save_tiny_pipeline(tmp_path / "tiny-sd")
     env = namespace(image_engine="diffusers", diffusers_model_path=model, diffusers_steps=4, hf_hub_offline=1)
-    start_worker(**env)
+    own_worker(**env)
     owner = make_user()
     job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a watercolor fox", width=64, height=64, seed=5))
     events = _run(job_id)
@@ -75,10 +75,10 @@ SECRET = f"sk-test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
-def openai_worker(namespace, start_worker, fake_openai):
+def openai_worker(namespace, own_worker, fake_openai):
     env = namespace(image_engine="openai", openai_api_key=SECRET, openai_base_url=fake_openai.base_url,
                     openai_max_retries=1, openai_partial_images=2, job_max_attempts=2, job_time_limit_s=3)
-    return start_worker(**env)
+    return own_worker(**env)
 
 
 def _job(job_id) -> GenerationJob:

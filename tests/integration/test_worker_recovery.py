@@ -40,8 +40,8 @@ async def _wait_for(job_id, predicate, timeout):
     return await asyncio.wait_for(watch(), timeout)
 
 
-def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, start_worker, make_user):
-    doomed = start_worker(**private_queue)
+def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, own_worker, make_user):
+    doomed = own_worker(**private_queue)
     owner = make_user()
     job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a city skyline at night by the sea", n=4,
                                          width=1792, height=1024, seed=11))
@@ -53,7 +53,7 @@ def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, start_wor
     assert (job.status, job.attempts) == ("running", 1), "the killed worker left the job running"
 
     time.sleep(3.5)  # let its heartbeat go stale
-    start_worker(**private_queue)  # a new worker's reconciler finds it and requeues it
+    own_worker(**private_queue)  # a new worker's reconciler finds it and requeues it
     final = asyncio.run(_wait_for(job_id, lambda e: e.terminal, 90))
     assert final.status == "succeeded"
 
