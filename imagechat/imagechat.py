@@ -22,7 +22,8 @@ app = rx.App(
 app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
              on_load=ChatState.load)
 app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)
+app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat", on_load=GalleryState.load)
 if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py only; off in every normal run
     from imagechat.pages.bench import add_bench_pages
+
     add_bench_pages(app)
-app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat", on_load=GalleryState.load)

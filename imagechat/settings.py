@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     job_stale_after_s: int = 90
     worker_processes: int = 1
     worker_threads: int = 2
+    worker_nice: int = Field(10, ge=0, le=19, description="CPU priority of worker processes (higher = lower)")
     worker_poll_ms: int = Field(50, ge=5, le=1000, description="max idle sleep of a worker between queue polls")
 
     # Storage

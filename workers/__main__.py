@@ -15,6 +15,8 @@ def main() -> None:
 
     settings = get_settings()
     os.environ.setdefault("dramatiq_worker_timeout", str(settings.worker_poll_ms))
+    # Rendering is CPU-bound; on a small machine the web server must win the CPU to stay responsive.
+    os.nice(settings.worker_nice)
     from dramatiq.cli import main as dramatiq_main
 
     args = sys.argv[1:]
