@@ -162,3 +162,39 @@ def test_open_in_gallery_and_search(page: Page, console_errors):
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#gallery-empty")).to_be_visible()
     assert console_errors == []
+
+
+def test_composer_keys_limits_and_conversation_management(page: Page, console_errors):
+    sign_up(page)
+    box = page.get_by_role("textbox", name="Prompt")
+    box.fill("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    expect(box).to_have_value("first line\nsecond line")  # Shift+Enter breaks the line, sends nothing
+    expect(page.locator(".chat-message")).to_have_count(0)
+
+    box.fill("x" * 4001)
+    box.press("Enter")
+    expect(page.locator("#composer-notice")).to_contain_text("4001 characters long; the limit is 4000")
+    expect(page.locator(".chat-message")).to_have_count(0)
+    expect(box).to_have_value("x" * 4001)  # nothing typed is lost
+
+    send(page, "hello")
+    expect(page.locator(".assistant-message").last).to_contain_text("/imagine")
+    conversation = page.locator("#conversation-list .conversation").first
+    expect(conversation).to_contain_text("hello")
+    page.get_by_role("button", name="Conversation options").first.click()
+    page.get_by_role("menuitem", name="Rename").click()
+    title = page.get_by_role("textbox", name="Conversation name")
+    title.fill("Greetings <b>bold</b>")
+    title.press("Enter")
+    expect(conversation).to_have_text("Greetings <b>bold</b>")  # user text is escaped, never HTML
+    page.reload()
+    expect(page.locator("#conversation-list .conversation").first).to_have_text("Greetings <b>bold</b>")
+
+    page.locator("#new-chat").click()
+    expect(page.locator("#conversation-list .conversation")).to_have_count(2)
+    page.get_by_role("button", name="Conversation options").last.click()
+    page.get_by_role("menuitem", name="Delete").click()
+    expect(page.locator("#conversation-list .conversation")).to_have_count(1)
+    assert console_errors == []
