@@ -118,3 +118,20 @@ def own_worker(database_url, redis_url, tmp_path):
 def worker(start_worker):
     """The shared worker for ordinary job tests (offline engine)."""
     return start_worker()
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The fake OpenAI server (tests/fakes), one per test module, on 127.0.0.1."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def clean_fake(fake):
+    """Each test starts with no scripted faults or replies and no key check."""
+    fake.reset()
+    fake.api_keys = None
+    return fake

@@ -22,7 +22,6 @@ from imagechat.core.intents import IMAGE_TOOL_SCHEMA, ChatContext
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob
 from imagechat.settings import Settings
-from tests.fakes.openai_server import FakeOpenAI
 from tests.intent_cases import CASES, LAST, NO_IMAGE, IntentCase
 
 KEY = f"sk-test-{uuid.uuid4().hex}"
@@ -30,16 +29,7 @@ SUNSET_TEXT = "Create an image of a sunset over mountains with a lake reflection
 SUNSET_PROMPT = "a sunset over mountains with a lake reflection"
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
-    fake.api_keys = None
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 
 def settings_for(fake, **overrides) -> Settings:

@@ -22,19 +22,11 @@ from tests.fakes.openai_server import FakeOpenAI
 KEY = f"sk-test-{uuid.uuid4().hex}"
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
 _made: list[OpenAIProvider] = []
 
 
 @pytest.fixture(autouse=True)
-async def _clean(fake):
-    fake.reset()
-    fake.api_keys = None
+async def _clean(clean_fake):
     yield
     while _made:
         await _made.pop().aclose()

@@ -10,23 +10,13 @@ import pytest
 
 from imagechat.core.intents import IMAGE_TOOL_SCHEMA
 from tests.fakes import fake_chat
-from tests.fakes.openai_server import FakeOpenAI
 
 AUTH = {"Authorization": "Bearer sk-x"}
 MODEL = "gpt-5.4-mini"
 USER = [{"role": "user", "content": "draw a cat"}]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
-    fake.api_keys = None
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 
 @pytest.fixture

@@ -16,21 +16,12 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer sk-x"}
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 
 def post(fake, body, headers=AUTH, path="/images/generations"):
