@@ -146,16 +146,6 @@ def get_job(owner_id: int, job_id: uuid.UUID) -> GenerationJob:
     return job
 
 
-def current_event(owner_id: int, job_id: uuid.UUID) -> ProgressEvent:
-    """The latest progress of one of the owner's jobs (Redis first, the database as the fallback)."""
-    job = get_job(owner_id, job_id)
-    event = progress.latest(str(job_id))
-    if event is not None:
-        return event
-    return ProgressEvent(job_id=str(job.id), status=job.status, percent=job.percent, stage=job.stage,
-                         error=job.error, error_code=job.error_code)
-
-
 # ---------------------------------------------------------------- cancel / fail / recover
 
 
@@ -246,13 +236,6 @@ def preview_bytes(owner_id: int, job_id: uuid.UUID) -> bytes:
     if data is None:
         raise NotFound("No preview is available for this job yet.")
     return data
-
-
-def job_image_ids(owner_id: int, job_id: uuid.UUID) -> list[uuid.UUID]:
-    get_job(owner_id, job_id)
-    with session_scope() as s:
-        return list(s.execute(text("SELECT id FROM images WHERE job_id = :j AND owner_id = :o ORDER BY index_in_job")
-                           .bindparams(j=job_id, o=owner_id)).scalars())
 
 
 def resubmit(owner_id: int, job_id: uuid.UUID) -> uuid.UUID:
