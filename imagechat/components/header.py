@@ -42,8 +42,12 @@ def header(menu: bool = True) -> rx.Component:
             rx.hstack(
                 engine_badge(),
                 rx.cond(AuthState.username != "", rx.menu.root(
-                    rx.menu.trigger(rx.button(rx.icon("circle-user", size=16), AuthState.username, variant="ghost",
-                                              color_scheme="gray", size="2", id="user-menu")),
+                    rx.menu.trigger(rx.button(
+                        rx.icon("circle-user", size=16),
+                        # On a phone the name would push the header to a third line: icon only.
+                        rx.text(AuthState.username, display=rx.breakpoints(initial="none", sm="inline")),
+                        variant="ghost", color_scheme="gray", size="2", id="user-menu",
+                        aria_label="Account: " + AuthState.username)),
                     rx.menu.content(
                         rx.menu.item("Chat", on_click=rx.redirect("/")),
                         rx.menu.item("Gallery", on_click=rx.redirect("/gallery"), id="menu-gallery"),

@@ -15,10 +15,11 @@ def _row(conv: ConversationItem) -> rx.Component:
             on_submit=ChatState.rename, reset_on_submit=True, width="100%",
         ),
         rx.flex(
-            rx.button(rx.text(conv.title, truncate=True, width="100%", text_align="left"),
+            rx.button(rx.text(conv.title, white_space="nowrap", overflow="hidden", text_overflow="ellipsis",
+                              width="100%", text_align="left"),
                       variant=rx.cond(active, "soft", "ghost"), color_scheme="gray",
                       on_click=ChatState.select_conversation(conv.id), flex="1", min_width="0", size="2",
-                      class_name="conversation", title=conv.title),
+                      overflow="hidden", justify="start", class_name="conversation", title=conv.title),
             rx.dropdown_menu.root(
                 rx.dropdown_menu.trigger(rx.icon_button(rx.icon("ellipsis", size=14), variant="ghost", size="1",
                                                         color_scheme="gray", aria_label="Conversation options")),
