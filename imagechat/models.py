@@ -58,6 +58,8 @@ class Message(SQLModel, table=True):
     role: str = Field(max_length=16)  # user | assistant
     content: str = Field(default="", sa_type=sa.Text)
     job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL")
+    # Set on an assistant reply that reports a refused request (rate limit, budget, ...): offers Retry.
+    error_code: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts()
 
 

@@ -94,7 +94,8 @@ def _act(owner_id: int, conversation_id: int, user_message_id: int, decision: Im
     try:
         job_id = start_job(owner_id, conversation_id, decision, last_image_id)
     except ImagechatError as exc:
-        reply = conversations.add_message(owner_id, conversation_id, "assistant", prefix + exc.user_message)
+        reply = conversations.add_message(owner_id, conversation_id, "assistant", prefix + exc.user_message,
+                                          error_code=exc.code)
         return Turn(user_message_id, reply.id, reply.content, error_code=exc.code)
     text = prefix + acknowledgement(decision)
     if queue.workers_alive() == 0:

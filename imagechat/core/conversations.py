@@ -40,6 +40,7 @@ class MessageView:
     job_status: str | None = None
     job_error: str | None = None
     job_kind: str | None = None
+    error_code: str | None = None  # the reply reports a refused request: the UI offers Retry
     images: list[ImageRef] = field(default_factory=list)
     before: ImageRef | None = None  # the source image of a change, for before/after
 
@@ -95,11 +96,12 @@ def delete(owner_id: int, conversation_id: int) -> None:
 
 
 def add_message(owner_id: int, conversation_id: int, role: str, content: str,
-                job_id: uuid.UUID | None = None) -> Message:
+                job_id: uuid.UUID | None = None, error_code: str | None = None) -> Message:
     """Append a message; the first user message names an untitled conversation."""
     with session_scope() as s:
         conv = _owned(s, owner_id, conversation_id)
-        message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=content, job_id=job_id)
+        message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=content, job_id=job_id,
+                          error_code=error_code)
         s.add(message)
         if role == "user" and conv.title == DEFAULT_TITLE and clean_prompt(content):
             conv.title = _title(content)
@@ -152,7 +154,7 @@ def messages(owner_id: int, conversation_id: int, *, limit: int = 200,
         views.append(MessageView(
             id=m.id, role=m.role, content=m.content, created_at=m.created_at,
             job_id=str(job.id) if job else None, job_status=job.status if job else None,
-            job_error=job.error if job else None, job_kind=job.kind if job else None,
+            job_error=job.error if job else None, job_kind=job.kind if job else None, error_code=m.error_code,
             images=by_job.get(job.id, []) if job else [], before=_ref(before) if before else None))
     return views
 

@@ -49,6 +49,7 @@ class ChatMessage:
     image_ids: list[str] = dataclasses.field(default_factory=list)
     prompt: str = ""  # what the images were made from ("reuse prompt")
     before_id: str = ""  # the source of a change: shown before/after
+    retryable: bool = False  # a refused request (rate limit, budget, ...): the reply offers Retry
 
 
 def _item(view: MessageView) -> ChatMessage:
@@ -56,7 +57,7 @@ def _item(view: MessageView) -> ChatMessage:
                        status=view.job_status or "", error=view.job_error or "",
                        percent=100 if view.job_status == "succeeded" else 0,
                        image_ids=[i.id for i in view.images], prompt=view.images[0].prompt if view.images else "",
-                       before_id=view.before.id if view.before else "")
+                       before_id=view.before.id if view.before else "", retryable=bool(view.error_code))
 
 
 class ChatState(rx.State):

@@ -117,6 +117,8 @@ def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
         chat.take_turn(owner, conv.id, "draw a cat")
         refused = chat.take_turn(owner, conv.id, "draw a dog")
         assert refused.job_id is None and refused.error_code == "rate_limited"
+        saved = conversations.messages(owner, conv.id)[-1]
+        assert (saved.id, saved.error_code) == (refused.assistant_message_id, "rate_limited")  # Retry survives reloads
         assert "Try again in" in refused.reply
     finally:
         monkeypatch.undo()
