@@ -14,7 +14,7 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.services import WorkerProcess, temporary_database, worker_env  # noqa: E402
+from tests.support.services import WorkerGroup, WorkerProcess, create_user, temporary_database  # noqa: E402
 
 
 def reset_caches() -> None:
@@ -39,14 +39,12 @@ def environment(*, workers: int = 0, processes: int = 1, threads: int = 2, **env
     with temporary_database("imagechat_bench") as db_url, ExitStack() as stack:
         os.environ.update({"DATABASE_URL": db_url, "REDIS_URL": redis_url, **overrides})
         reset_caches()
-        started = []
-        logdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        for i in range(workers):
-            w = WorkerProcess(logdir / f"worker{i}.log", worker_env(db_url, redis_url, **overrides), processes, threads)
-            stack.callback(w.stop)
-            started.append(w)
+        group = WorkerGroup(db_url, redis_url, Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        stack.callback(group.stop_all)
+        for _ in range(workers):
+            group.start(processes, threads, **overrides)
         try:
-            yield started
+            yield group.started
         finally:
             from imagechat.db import get_engine
 
@@ -56,15 +54,8 @@ def environment(*, workers: int = 0, processes: int = 1, threads: int = 2, **env
                 client.delete(key)
 
 
-def make_user(name: str | None = None) -> int:
-    from imagechat.db import session_scope
-    from imagechat.models import User
-
-    with session_scope() as s:
-        user = User(username=name or f"bench_{uuid.uuid4().hex[:8]}", password_hash="!")
-        s.add(user)
-        s.flush()
-        return user.id
+def make_user() -> int:
+    return create_user("bench")
 
 
 def percentile(samples: list[float], p: float) -> float:

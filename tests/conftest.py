@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.support.services import WorkerProcess, temporary_database, worker_env
+from tests.support.services import WorkerGroup, create_user, temporary_database
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -58,60 +58,25 @@ def _reset_cached_settings() -> None:
 
 
 @pytest.fixture
-def db(database_url):
-    """A session on the test database; each test cleans the rows it cares about itself."""
-    from imagechat.db import session_scope
-
-    with session_scope() as session:
-        yield session
-
-
-@pytest.fixture
 def make_user(database_url):
-    from imagechat.db import session_scope
-    from imagechat.models import User
-
-    def _make(username: str | None = None) -> int:
-        with session_scope() as s:
-            user = User(username=username or f"u_{uuid.uuid4().hex[:10]}", password_hash="x")
-            s.add(user)
-            s.flush()
-            return user.id
-
-    return _make
+    return create_user
 
 
 @pytest.fixture(scope="session")
 def start_worker(database_url, redis_url, tmp_path_factory):
     """Start real workers with their own environment; all are stopped at the end of the session."""
-    started: list[WorkerProcess] = []
-
-    def start(processes: int = 1, threads: int = 2, redis=None, **env_overrides) -> WorkerProcess:
-        log = tmp_path_factory.mktemp("worker") / "worker.log"
-        worker = WorkerProcess(log, worker_env(database_url, redis or redis_url, **env_overrides), processes, threads)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    group = WorkerGroup(database_url, redis_url, tmp_path_factory.mktemp("workers"))
+    yield group.start
+    group.stop_all()
 
 
 @pytest.fixture
 def own_worker(database_url, redis_url, tmp_path):
     """Workers with a test's own settings, stopped when the test ends: their housekeeping (e.g. a
     3-second stale-job threshold) must not touch jobs of later tests."""
-    started: list[WorkerProcess] = []
-
-    def start(processes: int = 1, threads: int = 2, **env_overrides) -> WorkerProcess:
-        log = tmp_path / f"worker{len(started)}.log"
-        worker = WorkerProcess(log, worker_env(database_url, redis_url, **env_overrides), processes, threads)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    group = WorkerGroup(database_url, redis_url, tmp_path)
+    yield group.start
+    group.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -88,3 +88,34 @@ class WorkerProcess:
 def worker_env(database_url: str, redis_url: str, **overrides) -> dict:
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1",
             **{k.upper(): str(v) for k, v in overrides.items()}}
+
+
+class WorkerGroup:
+    """Workers started with their own settings; `stop_all` ends them (fixtures call it at teardown)."""
+
+    def __init__(self, database_url: str, redis_url: str, log_dir: Path):
+        self.database_url, self.redis_url, self.log_dir = database_url, redis_url, log_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(self, processes: int = 1, threads: int = 2, **env_overrides) -> WorkerProcess:
+        log = self.log_dir / f"worker{len(self.started)}.log"
+        env = worker_env(self.database_url, self.redis_url, **env_overrides)
+        worker = WorkerProcess(log, env, processes, threads)
+        self.started.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            worker.stop()
+
+
+def create_user(prefix: str = "u") -> int:
+    """A user row for tests and benchmarks (no usable password)."""
+    from imagechat.db import session_scope
+    from imagechat.models import User
+
+    with session_scope() as s:
+        user = User(username=f"{prefix}_{uuid.uuid4().hex[:10]}", password_hash="!")
+        s.add(user)
+        s.flush()
+        return user.id
