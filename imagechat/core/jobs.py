@@ -117,7 +117,6 @@ def submit(req: JobRequest) -> uuid.UUID:
         s.flush()
         limits.reserve(s, owner_id=req.owner_id, job_id=job.id, amount_usd=estimate,
                        engine=provider.name, model=provider.model)
-    with session_scope() as s:
         position = _queue_position(s, job)
     try:
         progress.publish(ProgressEvent(job_id=str(job.id), status="queued", stage="Waiting for a worker",

@@ -269,6 +269,7 @@ class ChatState(rx.State):
             if job_id in self._watching:
                 return
             self._watching.add(job_id)
+            owner = await self._owner()
         try:
             async with progress.Subscriber() as sub:
                 await sub.add(job_id)
@@ -282,9 +283,6 @@ class ChatState(rx.State):
                         done = self._apply(event)
                     if done:
                         break
-            owner = 0
-            async with self:
-                owner = await self._owner()
             await self._refresh_job(owner, job_id)
             yield rx.scroll_to("chat-end")
         finally:
