@@ -1,6 +1,6 @@
 """Chat experience in a real browser (issue "Chat experience", acceptance 9). Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_browser.py [--events 60] [--hz 15] [--samples 30]
+    .venv/bin/python -m benchmarks.bench_browser [--events 60] [--hz 15] [--samples 30]
 
 Starts the app as the e2e fixture does (`reflex run --env prod`, Redis state manager, GRANIAN_WORKERS=2,
 its own process group, 127.0.0.1 on a free port) against a throwaway database and a private Redis
@@ -35,11 +35,11 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, environment, make_user, percentile, summary
-
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _answers, _free_port, _stop_group, project_env  # noqa: E402
-from tests.e2e.helpers import SLOW, send, sign_up  # noqa: E402
-from tests.support.services import WorkerProcess, worker_env  # noqa: E402
+from benchmarks.common import ROOT, environment, make_user, percentile, summary
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _answers, _free_port, _stop_group, project_env
+from tests.e2e.helpers import SLOW, send, sign_up
+from tests.support.services import WorkerProcess, worker_env
+from imagechat.core.request import ImageRequest
 
 APP_START_TIMEOUT_S = 600  # the first build of a fresh web dir runs `bun install`
 WEB_DIR = Path(tempfile.gettempdir()) / f"imagechat-bench-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
@@ -256,7 +256,8 @@ def naive_round_trips(page, generations: int, ping_every: float, max_s: float = 
     page.wait_for_function("document.getElementById('naive-pongs').textContent === '1'", timeout=30_000)
     page.evaluate(PONG_OBSERVER_JS)
     t0 = time.monotonic()
-    page.evaluate(f"() => {{ for (let i = 0; i < {generations}; i++) document.getElementById('naive-generate').click(); }}")
+    page.evaluate(f"() => {{ for (let i = 0; i < {generations}; i++) "
+                  "document.getElementById('naive-generate').click(); }")
     time.sleep(ping_every)
     while time.monotonic() - t0 < max_s:
         done = page.evaluate(PING_JS)
@@ -317,10 +318,11 @@ def main() -> None:
             print(summary("2a. UI round trip (menu > Rename -> input in DOM), idle", idle))
             for k in range(JOBS):
                 send(page, SLOW)
-                wait_until(lambda: sum(s in ACTIVE for s in job_states(owner).values()) >= k + 1, 30,
+                wait_until(lambda k=k: sum(s in ACTIVE for s in job_states(owner).values()) >= k + 1, 30,
                            f"job {k + 1} to be queued")
                 page.locator(".job-live").nth(k).wait_for(state="visible")
-            worker = WorkerProcess(logdir / "worker.log", worker_env(os.environ["DATABASE_URL"], os.environ["REDIS_URL"]),
+            worker = WorkerProcess(logdir / "worker.log",
+                                   worker_env(os.environ["DATABASE_URL"], os.environ["REDIS_URL"]),
                                    processes=1, threads=args.worker_threads)
             try:
                 wait_until(lambda: "running" in job_states(owner).values(), 30, "a job to run")
@@ -341,7 +343,7 @@ def main() -> None:
                 # 2c. the same load from another user's jobs: CPU contention only, no progress into this tab
                 other = make_user()
                 for _ in range(JOBS):
-                    jobs.submit(jobs.JobRequest(owner_id=other, prompt="a city skyline at night", width=1792,
+                    jobs.submit(other, ImageRequest(prompt="a city skyline at night", width=1792,
                                                 height=1024, n=4))
                 wait_until(lambda: "running" in job_states(other).values(), 30, "another user's job to run")
                 loaded = ui_round_trips(page, args.samples, keep_going=lambda: sum(

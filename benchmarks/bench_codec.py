@@ -1,6 +1,6 @@
 """Codec figures: prepare_for_storage latency and stored size vs PNG for a photo-like 1024x1024 image.
 
-Run: .venv/bin/python benchmarks/bench_codec.py [--runs 20] [--size 1024]
+Run: .venv/bin/python -m benchmarks.bench_codec [--runs 20] [--size 1024]
 Prints figures only; nothing here passes or fails.
 """
 
@@ -9,16 +9,12 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imagechat.core import images  # noqa: E402
+from imagechat.core import codec
 
 VARIANTS = [("webp", 90), ("webp", 80), ("jpeg", 90), ("png", 90)]
 
@@ -60,7 +56,7 @@ def report(label: str, png: bytes, runs: int, size: int) -> None:
     print(f"\ninput: {size}x{size} {label}: PNG {len(png) / 1024:.0f} KiB; {runs} runs each")
     print(f"{'stored as':<10} {'median ms':>9} {'p95 ms':>7} {'KiB':>7} {'vs PNG':>7} {'smaller':>8} {'thumb KiB':>9}")
     for fmt, quality in VARIANTS:
-        times, stored = timed(lambda fmt=fmt, quality=quality: images.prepare_for_storage(
+        times, stored = timed(lambda fmt=fmt, quality=quality: codec.prepare_for_storage(
             png, fmt=fmt, quality=quality, thumb_px=320, max_pixels=40_000_000), runs)
         ratio = stored.byte_size / len(png)
         name = f"{fmt} q{quality}" if fmt != "png" else "png"
@@ -86,13 +82,13 @@ def main() -> None:
     png = buf.getvalue()
     # Where the default path's time goes (one decode is shared by the stored image and the thumbnail).
     parts = {
-        "decode+validate": lambda: images._decode(png, 40_000_000),
-        "encode webp q90": lambda: images._encode(decoded.image, "webp", quality=90),
-        "thumbnail 320": lambda: images._thumb(decoded.image, 320, images.THUMB_QUALITY),
+        "decode+validate": lambda: codec._decode(png, 40_000_000),
+        "encode webp q90": lambda: codec._encode(decoded.image, "webp", quality=90),
+        "thumbnail 320": lambda: codec._thumb(decoded.image, 320, codec.THUMB_QUALITY),
     }
-    decoded = images._decode(png, 40_000_000)
-    stored = images._encode(decoded.image, "webp", quality=90)
-    parts["sha256+base64"] = lambda: (images.sha256_hex(stored), images.to_b64(stored))
+    decoded = codec._decode(png, 40_000_000)
+    stored = codec._encode(decoded.image, "webp", quality=90)
+    parts["sha256+base64"] = lambda: (codec.sha256_hex(stored), codec.to_b64(stored))
     print("\nbreakdown of the default path, grain image (median ms):", ", ".join(
         f"{name} {statistics.median(timed(fn, runs)[0]):.1f}" for name, fn in parts.items()))
 

@@ -1,6 +1,6 @@
 """Median render time of the offline painter per size and style (prints figures; not a test).
 
-    .venv/bin/python benchmarks/bench_offline_engine.py [runs]
+    .venv/bin/python -m benchmarks.bench_offline_engine [runs]
 """
 
 from __future__ import annotations
@@ -8,9 +8,6 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from imagechat.core.painter import STYLE_NAMES, parse_scene, render
 

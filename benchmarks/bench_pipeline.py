@@ -6,7 +6,7 @@
 2. Throughput: 100 jobs over 2 worker processes; counts lost and duplicated images (target: zero).
 3. The Redis cost of an idle worker polling its queue (commands per second).
 
-    python benchmarks/bench_pipeline.py [--jobs 100] [--samples 30]
+    python -m benchmarks.bench_pipeline [--jobs 100] [--samples 30]
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import redis
 from sqlalchemy import func
 from sqlmodel import select
 
-from common import environment, make_user, summary
+from benchmarks.common import environment, make_user, summary
+from imagechat.core.request import ImageRequest
 
 
 def smallest_size():
@@ -31,13 +32,13 @@ def smallest_size():
 
 def engine_ms(width: int, height: int, runs: int = 15) -> float:
     from imagechat.core.providers import get_provider
-    from imagechat.core.providers.base import GenerationRequest, no_progress
+    from imagechat.core.providers.base import no_progress
 
     provider = get_provider("offline")
     samples = []
     for i in range(runs):
         t = time.perf_counter()
-        asyncio.run(provider.generate(GenerationRequest(prompt="a red boat", width=width, height=height, seed=i),
+        asyncio.run(provider.generate(ImageRequest(prompt="a red boat", width=width, height=height, seed=i),
                                       no_progress))
         samples.append((time.perf_counter() - t) * 1000)
     return statistics.median(samples)
@@ -47,7 +48,7 @@ async def one_job(owner: int, width: int, height: int) -> float:
     from imagechat.core import jobs, progress
 
     t = time.perf_counter()
-    job_id = await asyncio.to_thread(jobs.submit, jobs.JobRequest(owner_id=owner, prompt="a red boat",
+    job_id = await asyncio.to_thread(jobs.submit, owner, ImageRequest(prompt="a red boat",
                                                                   width=width, height=height))
     async for event in progress.follow([str(job_id)]):
         if event.terminal:
@@ -72,7 +73,7 @@ async def run_many(owner: int, count: int) -> tuple[float, dict]:
     from imagechat.core import jobs, progress
 
     t = time.perf_counter()
-    ids = [await asyncio.to_thread(jobs.submit, jobs.JobRequest(owner_id=owner, prompt=f"a boat on a lake {i}",
+    ids = [await asyncio.to_thread(jobs.submit, owner, ImageRequest(prompt=f"a boat on a lake {i}",
                                                                 width=256, height=256)) for i in range(count)]
     statuses = {}
     async for event in progress.follow([str(i) for i in ids]):

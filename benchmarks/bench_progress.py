@@ -1,6 +1,6 @@
 """Progress bus latency: a publisher process -> Redis pub/sub -> an async subscriber (target p95 <= 10 ms).
 
-    python benchmarks/bench_progress.py [--events 300]
+    python -m benchmarks.bench_progress [--events 300]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 
-from common import ROOT, environment, summary
+from benchmarks.common import ROOT, environment, summary
 
 PUBLISHER = """
 import sys, time
@@ -20,7 +20,8 @@ from imagechat.core import progress
 job, n = sys.argv[1], int(sys.argv[2])
 time.sleep(0.5)
 for i in range(n):
-    progress.publish(progress.ProgressEvent(job_id=job, status="running", percent=i * 100 / n, stage=str(time.time_ns())))
+    progress.publish(progress.ProgressEvent(job_id=job, status="running", percent=i * 100 / n,
+                                            stage=str(time.time_ns())))
     time.sleep(0.02)  # 50 Hz: faster than the 20 Hz the worker ever publishes
 progress.publish(progress.ProgressEvent(job_id=job, status="succeeded", percent=100, stage=str(time.time_ns())))
 """

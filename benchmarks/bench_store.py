@@ -1,6 +1,6 @@
 """Store path for a 1024x1024 image: convert, thumbnail, Base64, insert (target median <= 150 ms).
 
-    python benchmarks/bench_store.py [--runs 15]
+    python -m benchmarks.bench_store [--runs 15]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import time
 
-from common import environment, make_user, summary
+from benchmarks.common import environment, make_user, summary
 
 
 def main() -> None:
@@ -18,13 +18,14 @@ def main() -> None:
     args = parser.parse_args()
     from imagechat.core import library
     from imagechat.core.providers import get_provider
-    from imagechat.core.providers.base import GenerationRequest, no_progress
+    from imagechat.core.providers.base import no_progress
+    from imagechat.core.request import ImageRequest
     from imagechat.db import session_scope
     from imagechat.models import GenerationJob
 
     # A real engine picture, not a flat colour: flat images compress unrealistically well.
     result = asyncio.run(get_provider("offline").generate(
-        GenerationRequest(prompt="a sunset over mountains with a lake reflection", seed=3), no_progress))
+        ImageRequest(prompt="a sunset over mountains with a lake reflection", seed=3), no_progress))
     png = result.images[0].data
     with environment():
         owner = make_user()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from tests.support.services import WorkerGroup, WorkerProcess, create_user, temporary_database
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.services import WorkerGroup, WorkerProcess, create_user, temporary_database  # noqa: E402
 
 
 def reset_caches() -> None:

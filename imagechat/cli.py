@@ -20,7 +20,8 @@ from sqlmodel import select
 from imagechat.core import jobs, library, progress
 from imagechat.core.errors import ImagechatError
 from imagechat.db import session_scope
-from imagechat.models import User
+from imagechat.models import JobStatus, User
+from imagechat.core.request import ImageRequest
 
 UNUSABLE_PASSWORD = "!cli-only"  # not an argon2 hash: nobody can log in as a command-line user
 
@@ -46,7 +47,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def _bar(event: progress.ProgressEvent, width: int = 30) -> str:
     filled = int(width * event.percent / 100)
-    where = f" (#{event.queue_position} in queue)" if event.status == "queued" and event.queue_position else ""
+    where = f" (#{event.queue_position} in queue)" if event.status == JobStatus.QUEUED and event.queue_position else ""
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {event.percent:5.1f}%  {event.stage}{where}"
 
 
@@ -79,8 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     owner = cli_user(args.user)
     width, height = args.size
     try:
-        job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=args.prompt, style=args.style, width=width,
-                                             height=height, n=args.n, seed=args.seed, engine=args.engine))
+        job_id = jobs.submit(owner, ImageRequest(prompt=args.prompt, style=args.style, width=width,
+                                             height=height, n=args.n, seed=args.seed), engine=args.engine)
     except ImagechatError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2
@@ -91,7 +92,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         jobs.cancel(owner, job_id)
         print("\ncancelled", file=sys.stderr)
         return 130
-    if event.status != "succeeded":
+    if event.status != JobStatus.SUCCEEDED:
         print(f"error: {event.error or event.status}", file=sys.stderr)
         return 1
     image_ids = [uuid.UUID(i) for i in event.image_ids]

@@ -1,11 +1,13 @@
 """The Reflex app: pages plus the Starlette API routes (image bytes etc.) on the same server."""
 
+import contextlib
 import os
 
 import reflex as rx
 from starlette.applications import Starlette
 
 from imagechat.api import routes as api_routes
+from imagechat.core import assistant, providers
 from imagechat.pages.chat import chat_page
 from imagechat.pages.gallery import gallery_page
 from imagechat.pages.login import login_page
@@ -13,12 +15,22 @@ from imagechat.state.auth import AuthState
 from imagechat.state.chat import ChatState
 from imagechat.state.gallery import GalleryState
 
+
+@contextlib.asynccontextmanager
+async def _close_clients_on_shutdown():
+    """Engines and the chat model keep HTTP connection pools for the whole process; close them last."""
+    yield
+    await providers.close_all()
+    await assistant.close()
+
+
 app = rx.App(
     api_transformer=Starlette(routes=list(api_routes)),
     head_components=[rx.el.meta(name="theme-color", content="#6e56cf")],
     html_lang="en",
     stylesheets=["/styles.css"],
 )
+app.register_lifespan_task(_close_clients_on_shutdown)
 app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
              on_load=ChatState.load)
 app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)

@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobKind(StrEnum):
+    GENERATE = "generate"
+    EDIT = "edit"
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class LedgerStatus(StrEnum):
+    RESERVED = "reserved"
+    CHARGED = "charged"
+    RELEASED = "released"
 
 
 def utcnow() -> datetime:
@@ -55,7 +90,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
-    role: str = Field(max_length=16)  # user | assistant
+    role: str = Field(max_length=16)  # a Role
     content: str = Field(default="", sa_type=sa.Text)
     job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL")
     # Set on an assistant reply that reports a refused request (rate limit, budget, ...): offers Retry.
@@ -72,8 +107,8 @@ class GenerationJob(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     conversation_id: int | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
-    kind: str = Field(default="generate", max_length=16)  # generate | edit
-    status: str = Field(default="queued", max_length=16)  # queued|running|succeeded|failed|cancelled
+    kind: str = Field(default=JobKind.GENERATE, max_length=16)
+    status: str = Field(default=JobStatus.QUEUED, max_length=16)
     percent: float = 0.0
     stage: str = Field(default="Queued", max_length=200)
     error: str | None = Field(default=None, sa_type=sa.Text)
@@ -145,7 +180,7 @@ class UsageEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL", unique=True)
-    status: str = Field(max_length=16)  # reserved | charged | released
+    status: str = Field(max_length=16)  # a LedgerStatus
     amount_usd: float
     engine: str = Field(max_length=32)
     model: str = Field(default="", max_length=128)

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://127.0.0.1:5432/imagechat"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_namespace: str = Field("imagechat", description="prefix of every Redis key (queue, progress, limits)")
+    redis_max_connections: int = Field(50, ge=2, description="Redis connections per process and pool (callers wait)")
 
     # Engines
     image_engine: Literal["auto", "offline", "openai", "diffusers"] = Field(

@@ -14,10 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from imagechat.settings import Settings
 
-from imagechat.settings import Settings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 HELP = {
     "database_url": "PostgreSQL (SQLAlchemy URL). make run/test detect or start one when unset",

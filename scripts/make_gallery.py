@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from imagechat.core import codec
+from imagechat.core.providers.base import no_progress
+from imagechat.core.providers.offline import OfflineProvider
+from imagechat.core.request import ImageRequest
 
-from imagechat.core import images  # noqa: E402
-from imagechat.core.providers.base import GenerationRequest, no_progress  # noqa: E402
-from imagechat.core.providers.offline import OfflineProvider  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLES = [
     ("a sunset over mountains with a lake reflection", "photorealistic", 1),
@@ -46,10 +45,10 @@ async def main() -> None:
     provider = OfflineProvider()
     rows = []
     for prompt, style, seed in SAMPLES:
-        result = await provider.generate(GenerationRequest(prompt=prompt, style=style, width=512, height=512,
+        result = await provider.generate(ImageRequest(prompt=prompt, style=style, width=512, height=512,
                                                            seed=seed), no_progress)
         name = f"{slug(prompt)}--{slug(style)}.webp"
-        (out / name).write_bytes(images.convert(result.images[0].data, "webp", quality=80))
+        (out / name).write_bytes(codec.convert(result.images[0].data, "webp", quality=80))
         rows.append((prompt, style, seed, name))
     lines = [
         "# Image gallery: the offline engine",

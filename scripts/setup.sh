@@ -44,6 +44,18 @@ for f in "${files[@]}"; do
   fi
 done
 
+# The project itself, editable (imagechat + workers importable from anywhere, no sys.path tricks).
+# Its metadata reads the requirements files (pyproject.toml: dynamic dependencies), so they count too.
+stamp="$IMAGECHAT_VENV/.stamp-pyproject.toml"
+want=$(cat pyproject.toml requirements.txt requirements-sd.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  say "pip install --no-deps -e ."
+  "$IMAGECHAT_VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -e . \
+    2> >(grep -v "^WARNING: Location 'file://" >&2)
+  rm -rf build  # setuptools' scratch folder; the egg-info folder stays (git ignores it)
+  echo "$want" > "$stamp"
+fi
+
 # --- bun from the npm registry -----------------------------------------------------------------
 if [ "$("$REFLEX_BUN_PATH" --version 2>/dev/null || true)" != "$IMAGECHAT_BUN_VERSION" ]; then
   command -v npm >/dev/null || die "npm is missing (needed once to fetch bun): apt-get install nodejs npm"

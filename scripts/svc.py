@@ -118,7 +118,6 @@ def dotenv_exports(*keys: str) -> int:
 
 
 def run_settings() -> int:
-    sys.path.insert(0, str(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     from imagechat.settings import get_settings
 
     s = get_settings()

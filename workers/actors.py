@@ -9,9 +9,10 @@ import threading
 import time
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import AsyncIO, Middleware
 
-from imagechat.core import jobs, queue, runner
+from imagechat.core import jobs, providers, queue, runner
 from imagechat.core.queue import ACTOR, QUEUE, get_broker
 from imagechat.settings import get_settings
 
@@ -20,8 +21,9 @@ broker = get_broker()
 
 
 class WorkerHousekeeping(Middleware):
-    """Each worker process announces itself (so the app can tell users when no worker runs) and
-    periodically recovers jobs whose worker died (jobs.reconcile_stale_jobs)."""
+    """Each worker process announces itself (so the app can tell users when no worker runs),
+    periodically recovers jobs whose worker died (jobs.reconcile_stale_jobs), and closes its engines
+    when it stops (their HTTP pools live on the AsyncIO middleware's event loop, stopped after us)."""
 
     def after_worker_boot(self, broker, worker):
         self._stop = threading.Event()
@@ -29,6 +31,11 @@ class WorkerHousekeeping(Middleware):
 
     def before_worker_shutdown(self, broker, worker):
         self._stop.set()
+
+    def after_worker_shutdown(self, broker, worker):
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(providers.close_all())
 
     def _loop(self) -> None:
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -46,7 +53,7 @@ class WorkerHousekeeping(Middleware):
                 return
 
 
-broker.add_middleware(WorkerHousekeeping())
+broker.add_middleware(WorkerHousekeeping(), before=AsyncIO)
 
 
 @dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, max_retries=0,

@@ -13,17 +13,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from imagechat.core import images as codec
-from imagechat.core import jobs, library
+from imagechat.core import auth, codec, jobs, library
+from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core.errors import NotFound
+from imagechat.core.urls import IMAGE_ROUTE, PREVIEW_ROUTE
 
-SESSION_COOKIE = "imagechat_session"
 _IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 def _owner(request: Request) -> int | None:
-    from imagechat.core import auth
-
     token = request.cookies.get(SESSION_COOKIE)
     user = auth.user_for_token(token) if token else None
     return user.id if user else None
@@ -94,6 +92,6 @@ def preview(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/images/{image_id}/{variant}", image),
-    Route("/api/jobs/{job_id}/preview.webp", preview),
+    Route(IMAGE_ROUTE, image),
+    Route(PREVIEW_ROUTE, preview),
 ]

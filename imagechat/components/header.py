@@ -1,6 +1,7 @@
 import reflex as rx
 
 from imagechat.state.auth import AuthState
+from imagechat.state.session import SessionState
 from imagechat.state.chat import ChatState
 from imagechat.state.engine import EngineState
 
@@ -41,13 +42,13 @@ def header(menu: bool = True) -> rx.Component:
             ),
             rx.hstack(
                 engine_badge(),
-                rx.cond(AuthState.username != "", rx.menu.root(
+                rx.cond(SessionState.username != "", rx.menu.root(
                     rx.menu.trigger(rx.button(
                         rx.icon("circle-user", size=16),
                         # On a phone the name would push the header to a third line: icon only.
-                        rx.text(AuthState.username, display=rx.breakpoints(initial="none", sm="inline")),
+                        rx.text(SessionState.username, display=rx.breakpoints(initial="none", sm="inline")),
                         variant="ghost", color_scheme="gray", size="2", id="user-menu",
-                        aria_label="Account: " + AuthState.username)),
+                        aria_label="Account: " + SessionState.username)),
                     rx.menu.content(
                         rx.menu.item("Chat", on_click=rx.redirect("/")),
                         rx.menu.item("Gallery", on_click=rx.redirect("/gallery"), id="menu-gallery"),

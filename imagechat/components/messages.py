@@ -2,13 +2,11 @@
 
 import reflex as rx
 
-from imagechat.state.chat import EXAMPLE_PROMPTS, ChatMessage, ChatState
+from imagechat.core.urls import download_url, image_url
+from imagechat.state.chat import EXAMPLE_PROMPTS, ChatState
+from imagechat.state.views import ChatMessage
 
 FORMATS = (("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"))
-
-
-def _full(image_id) -> rx.Var:
-    return "/api/images/" + image_id + "/full"
 
 
 def download_links(image_id, label: str = "Download") -> rx.Component:
@@ -19,7 +17,7 @@ def download_links(image_id, label: str = "Download") -> rx.Component:
         rx.text(label, size="1", color_scheme="gray"),
         *[rx.button(name, variant="soft", size="1", radius="full", class_name=f"download-{ext}",
                     aria_label=f"{label} as {name}",
-                    on_click=rx.download(url="/api/images/" + image_id + "/download." + ext, filename=""))
+                    on_click=rx.download(url=download_url(image_id, ext), filename=""))
           for name, ext in FORMATS],
         gap="1",
         align="center",
@@ -44,9 +42,9 @@ def _image_actions(image_id, prompt) -> rx.Component:
 
 def _image(image_id, prompt) -> rx.Component:
     return rx.box(
-        rx.el.a(rx.image(src=_full(image_id), alt=prompt, width="100%", border_radius="12px", loading="lazy",
+        rx.el.a(rx.image(src=image_url(image_id), alt=prompt, width="100%", border_radius="12px", loading="lazy",
                          class_name="generated-image", display="block"),
-                href=_full(image_id), target="_blank", rel="noopener"),
+                href=image_url(image_id), target="_blank", rel="noopener"),
         _image_actions(image_id, prompt),
         width="100%",
     )
@@ -55,7 +53,7 @@ def _image(image_id, prompt) -> rx.Component:
 def _figure(label: str, image_id, prompt, class_name: str) -> rx.Component:
     return rx.box(
         rx.badge(label, variant="solid", color_scheme="gray", position="absolute", top="8px", left="8px"),
-        rx.image(src=_full(image_id), alt=label + ": " + prompt, width="100%", border_radius="12px",
+        rx.image(src=image_url(image_id), alt=label + ": " + prompt, width="100%", border_radius="12px",
                  class_name="generated-image", display="block"),
         rx.box(download_links(image_id, label), margin_top="6px"),
         position="relative",

@@ -2,7 +2,8 @@
 
 import reflex as rx
 
-from imagechat.state.chat import ChatState, ConversationItem
+from imagechat.state.chat import ChatState
+from imagechat.state.views import ConversationItem
 
 
 def _row(conv: ConversationItem) -> rx.Component:

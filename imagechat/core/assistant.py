@@ -1,16 +1,13 @@
-"""The chat-model path of a chat turn: an OpenAI chat model streams its answer and calls the image tools.
+"""The chat model's side of a turn: it streams its answer and may call the image tools.
 
-With an OpenAI key (`llm_enabled`), `take_turn_llm` sends a short system prompt, a line about the
+With an OpenAI key (`enabled`), `decide` sends a short system prompt, a line about the
 conversation's last image and the recent history (text only) to `settings.openai_chat_model` with
 the tools in `intents.IMAGE_TOOL_SCHEMA`, forwards each content piece to `on_delta` as it streams,
 and turns a tool call into the same `ImageIntent` the deterministic parser makes
-(`intents.intent_from_tool_call`). From there `chat._act` starts the job, so both paths produce
-identical jobs. Without a key, `respond` uses the deterministic parser (`chat.take_turn`).
-
-If the chat model fails (cannot connect, timeout, 429/5xx after the SDK's own retries, any other
-API error, an unreadable stream, or tool arguments `intent_from_tool_call` refuses), this turn falls
-back to the deterministic parser: the user still gets their image. Text already streamed to
-`on_delta` was only a preview: `Turn.reply` is what was saved and what the UI should show.
+(`intents.intent_from_tool_call`), or a plain answer into a `TextReply`. core/chat.py carries the
+decision out; when this module raises ChatModelFailed (cannot connect, timeout, 429/5xx after the
+SDK's own retries, any other API error, an unreadable stream, tool arguments that do not validate)
+chat.py uses the parser for that turn instead, so the user still gets their image.
 
 The API key lives only inside the SDK client: log lines carry the error class, status and code,
 never the server's message (it can quote part of the key) and never the key.
@@ -22,20 +19,22 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 import openai
 
-from imagechat.core import chat, conversations
+from imagechat.core import conversations
 from imagechat.core.errors import InvalidRequest
-from imagechat.core.intents import IMAGE_TOOL_SCHEMA, ChatContext, ImageIntent, intent_from_tool_call, parse_message
-from imagechat.core.providers.base import STYLES
+from imagechat.core.intents import IMAGE_TOOL_SCHEMA, ChatContext, Decision, TextReply, intent_from_tool_call
+from imagechat.core.providers.openai_client import make_client
+from imagechat.core.styles import STYLES
+from imagechat.models import Role
 from imagechat.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-OnDelta = Callable[[str], Awaitable[None]]
+OnDelta = Callable[[str], Awaitable[None]]  # receives the reply's text as it streams
 HISTORY_MESSAGES = 20
 HISTORY_CHARS = 2000  # per message: a long pasted text does not crowd out the rest
 
@@ -59,7 +58,7 @@ is finished. Without a last image, do not call edit_image: ask what to create.
 {last_image}"""
 
 
-def llm_enabled(settings: Settings | None = None) -> bool:
+def enabled(settings: Settings | None = None) -> bool:
     """True when an OpenAI key is configured: the chat model understands requests."""
     settings = settings or get_settings()
     key = settings.openai_api_key
@@ -84,10 +83,10 @@ def history(owner_id: int, conversation_id: int, limit: int = HISTORY_MESSAGES) 
     """The last `limit` user/assistant messages as chat messages: text only, never image bytes."""
     out = []
     for view in conversations.messages(owner_id, conversation_id, limit=limit):
-        if view.role not in ("user", "assistant"):
+        if view.role not in (Role.USER, Role.ASSISTANT):
             continue
         content = view.content[:HISTORY_CHARS]
-        if view.role == "assistant" and view.images:
+        if view.role == Role.ASSISTANT and view.images:
             first = view.images[0]
             made = f"{len(view.images)} image{'s' if len(view.images) > 1 else ''}"
             content += (f"\n[The app made {made}: prompt {json.dumps(first.prompt[:500])}, "
@@ -128,9 +127,15 @@ def _safety_id(owner_id: int) -> str:
     return hashlib.sha256(f"imagechat-user:{owner_id}".encode()).hexdigest()[:32]
 
 
+_cached: tuple[Settings, openai.AsyncOpenAI] | None = None
+
+
 def _client(settings: Settings) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url,
-                              timeout=settings.openai_timeout_s, max_retries=settings.openai_max_retries)
+    """One client per process and settings: its connection pool is reused across turns."""
+    global _cached
+    if _cached is None or _cached[0] is not settings:
+        _cached = (settings, make_client(settings))
+    return _cached[1]
 
 
 async def stream_answer(client: openai.AsyncOpenAI, model: str, messages: list[dict], on_delta: OnDelta,
@@ -169,66 +174,28 @@ async def stream_answer(client: openai.AsyncOpenAI, model: str, messages: list[d
     return answer
 
 
-async def take_turn_llm(owner_id: int, conversation_id: int, text: str, on_delta: OnDelta, *,
-                        settings: Settings | None = None, client: openai.AsyncOpenAI | None = None) -> chat.Turn:
-    """One chat turn understood by the chat model; the deterministic parser when the model fails."""
+async def decide(owner_id: int, conversation_id: int, ctx: ChatContext, on_delta: OnDelta, *,
+                 settings: Settings | None = None, client: openai.AsyncOpenAI | None = None) -> Decision:
+    """The chat model's decision for the turn whose user message is already saved."""
     settings = settings or get_settings()
-    text = chat.check_message(text)
-    user = await asyncio.to_thread(conversations.add_message, owner_id, conversation_id, "user", text)
-    ctx, last_image_id = await asyncio.to_thread(chat.context, owner_id, conversation_id)
     messages = await asyncio.to_thread(build_messages, owner_id, conversation_id, ctx, settings)
-
-    own_client = client is None
-    try:
-        if own_client:
-            client = _client(settings)
-        answer = await stream_answer(client, settings.openai_chat_model, messages, on_delta,
-                                     user=_safety_id(owner_id))
-        decision = _decide(answer, ctx)
-    except ChatModelFailed as failure:
-        log.warning("chat model %s failed (%s); using the deterministic parser for this turn",
-                    settings.openai_chat_model, failure.reason)
-        return await _fallback(owner_id, conversation_id, user.id, text, ctx, last_image_id)
-    finally:
-        if own_client and client is not None:
-            await client.close()
-
-    if isinstance(decision, ImageIntent):
-        said = answer.text.strip()
-        prefix = f"{said}\n\n" if said else ""
-        return await asyncio.to_thread(chat._act, owner_id, conversation_id, user.id, decision, last_image_id,
-                                       prefix=prefix)
-    reply = await asyncio.to_thread(conversations.add_message, owner_id, conversation_id, "assistant", answer.text)
-    return chat.Turn(user.id, reply.id, reply.content)
-
-
-def _decide(answer: ModelAnswer, ctx: ChatContext) -> ImageIntent | None:
-    """The intent of a tool call, None for a plain answer; ChatModelFailed when it cannot be used."""
+    answer = await stream_answer(client or _client(settings), settings.openai_chat_model, messages, on_delta,
+                                 user=_safety_id(owner_id))
     if answer.tool_calls:
         call = answer.tool_calls[0]
         try:
-            return intent_from_tool_call(call.name, call.arguments, ctx)
+            intent = intent_from_tool_call(call.name, call.arguments, ctx)
         except InvalidRequest as err:
             raise ChatModelFailed(f"unusable tool call {call.name[:40]!r}: {err.code}") from None
+        return replace(intent, preface=answer.text.strip())
     if not answer.text.strip():
         raise ChatModelFailed(f"empty answer (finish_reason={answer.finish_reason})")
-    return None
+    return TextReply(answer.text)
 
 
-async def _fallback(owner_id: int, conversation_id: int, user_message_id: int, text: str, ctx: ChatContext,
-                    last_image_id) -> chat.Turn:
-    decision = parse_message(text, ctx)
-    return await asyncio.to_thread(chat._act, owner_id, conversation_id, user_message_id, decision, last_image_id)
-
-
-async def respond(owner_id: int, conversation_id: int, text: str, on_delta: OnDelta, *,
-                  settings: Settings | None = None) -> chat.Turn:
-    """The entry point for the UI: the chat model with a key, else the deterministic parser.
-
-    Without a key the whole reply is sent to `on_delta` once, so the UI has a single code path."""
-    settings = settings or get_settings()
-    if llm_enabled(settings):
-        return await take_turn_llm(owner_id, conversation_id, text, on_delta, settings=settings)
-    turn = await asyncio.to_thread(chat.take_turn, owner_id, conversation_id, text)
-    await on_delta(turn.reply)
-    return turn
+async def close() -> None:
+    """Close the process's chat-model client (its HTTP connection pool)."""
+    global _cached
+    cached, _cached = _cached, None
+    if cached is not None:
+        await cached[1].close()

@@ -22,6 +22,7 @@ from imagechat.core.errors import InvalidRequest
 from imagechat.db import session_scope
 from imagechat.models import AuthSession, User, utcnow
 
+SESSION_COOKIE = "imagechat_session"  # set in the browser, read by the app and the image routes
 SESSION_DAYS = 30  # no settings field yet; candidate for Settings.session_days
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256  # argon2 copes with more, but there is no reason to hash megabytes

@@ -1,19 +1,27 @@
-"""One chat turn: save the user's message, understand it, answer or start an image job.
+"""One chat turn: save the user's words, decide what they ask for, then reply or start an image job.
 
-The same request object (intents.ImageIntent) comes from the deterministic parser or, with an
-OpenAI key, from the chat model's tool call; from there one path submits the job.
+`respond` is the single entry point for a turn. The decision comes from the chat model when one is
+configured (core/assistant.py) and from the deterministic parser otherwise (core/intents); both
+return the same `Decision` (an ImageIntent or a TextReply), and `act` carries it out the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from imagechat.core import conversations, jobs, queue
+from imagechat.core import assistant, conversations, jobs, library, queue
+from imagechat.core.assistant import OnDelta
 from imagechat.core.errors import ImagechatError, InvalidRequest
-from imagechat.core.intents import ChatContext, ImageIntent, TextReply, parse_message
+from imagechat.core.intents import ChatContext, Decision, ImageIntent, TextReply, parse_message
 from imagechat.core.providers import get_provider
-from imagechat.settings import get_settings
+from imagechat.core.request import ImageRequest
+from imagechat.models import Role
+from imagechat.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 ACK = "Generating your image... this may take up to 30 seconds."
 NO_WORKER = ("No image worker is running right now, so your request is waiting in the queue. "
@@ -31,14 +39,41 @@ class Turn:
     error_code: str | None = None
 
 
+async def _ignore(_: str) -> None:
+    return None
+
+
 def check_message(text: str) -> str:
-    text = (text or "").strip()
+    text = (text or "").strip() if isinstance(text, str) else ""
     if not text:
         raise InvalidRequest("Type a message first.")
     limit = get_settings().max_prompt_chars
     if len(text) > limit:
         raise InvalidRequest(f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it.")
     return text
+
+
+async def respond(owner_id: int, conversation_id: int, text: str, on_delta: OnDelta = _ignore, *,
+                  settings: Settings | None = None) -> Turn:
+    """Take one turn. A chat model's words stream to `on_delta` as they come (a preview only:
+    `Turn.reply` is what was saved); the parser's reply is sent to it once, whole."""
+    settings = settings or get_settings()
+    text = check_message(text)
+    user = await asyncio.to_thread(conversations.add_message, owner_id, conversation_id, Role.USER, text)
+    ctx, last_image_id = await asyncio.to_thread(context, owner_id, conversation_id)
+    decision = None
+    if assistant.enabled(settings):
+        try:
+            decision = await assistant.decide(owner_id, conversation_id, ctx, on_delta, settings=settings)
+        except assistant.ChatModelFailed as failure:
+            log.warning("chat model %s failed (%s); using the deterministic parser for this turn",
+                        settings.openai_chat_model, failure.reason)
+    streamed = decision is not None
+    decision = decision or parse_message(text, ctx)
+    turn = await asyncio.to_thread(act, owner_id, conversation_id, user.id, decision, last_image_id)
+    if not streamed:
+        await on_delta(turn.reply)
+    return turn
 
 
 def context(owner_id: int, conversation_id: int) -> tuple[ChatContext, uuid.UUID | None]:
@@ -49,85 +84,67 @@ def context(owner_id: int, conversation_id: int) -> tuple[ChatContext, uuid.UUID
                        last_height=last.height, has_last_image=True), last.id
 
 
-def closest_size(sizes: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int]:
-    """The engine's size nearest in shape (then in area) to the one asked for."""
-    if (width, height) in sizes:
-        return width, height
-    want = width / height
-    return min(sizes, key=lambda s: (abs(s[0] / s[1] - want), abs(s[0] * s[1] - width * height)))
-
-
 def acknowledgement(intent: ImageIntent) -> str:
     if intent.action == "edit":
-        text = f"Reworking your last image ({intent.style or 'new version'})... this may take up to 30 seconds."
-    elif intent.n > 1:
-        text = f"Generating {intent.n} variations... this may take up to 30 seconds."
+        text = f"Reworking your last image ({intent.request.style or 'new version'})... this may take up to 30 seconds."
+    elif intent.request.n > 1:
+        text = f"Generating {intent.request.n} variations... this may take up to 30 seconds."
     else:
         text = ACK
     return f"{intent.note}\n\n{text}" if intent.note else text
 
 
-def start_job(owner_id: int, conversation_id: int, intent: ImageIntent,
-              last_image_id: uuid.UUID | None) -> uuid.UUID:
-    provider = get_provider()
-    width, height = closest_size(provider.capabilities.sizes, intent.width, intent.height)
-    source = last_image_id if intent.action == "edit" else None
-    return jobs.submit(jobs.JobRequest(owner_id=owner_id, prompt=intent.prompt, style=intent.style, width=width,
-                                       height=height, n=intent.n, conversation_id=conversation_id,
-                                       source_image_id=source))
-
-
-def take_turn(owner_id: int, conversation_id: int, text: str) -> Turn:
-    """The deterministic path (no chat model): parse, then reply or start a job."""
-    text = check_message(text)
-    user = conversations.add_message(owner_id, conversation_id, "user", text)
-    ctx, last_image_id = context(owner_id, conversation_id)
-    decision = parse_message(text, ctx)
-    return _act(owner_id, conversation_id, user.id, decision, last_image_id)
-
-
-def _act(owner_id: int, conversation_id: int, user_message_id: int, decision: ImageIntent | TextReply,
-         last_image_id: uuid.UUID | None, *, prefix: str = "") -> Turn:
+def act(owner_id: int, conversation_id: int, user_message_id: int, decision: Decision,
+        last_image_id: uuid.UUID | None) -> Turn:
+    """Carry out a decision: save the text reply, or submit the job and save its acknowledgement."""
+    prefix = f"{decision.preface}\n\n" if isinstance(decision, ImageIntent) and decision.preface else ""
     if isinstance(decision, TextReply):
-        reply = conversations.add_message(owner_id, conversation_id, "assistant", prefix + decision.message)
+        reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, decision.message)
         return Turn(user_message_id, reply.id, reply.content)
     try:
-        job_id = start_job(owner_id, conversation_id, decision, last_image_id)
+        job_id = _submit(owner_id, conversation_id, decision, last_image_id)
     except ImagechatError as exc:
-        reply = conversations.add_message(owner_id, conversation_id, "assistant", prefix + exc.user_message,
+        reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, prefix + exc.user_message,
                                           error_code=exc.code)
         return Turn(user_message_id, reply.id, reply.content, error_code=exc.code)
     text = prefix + acknowledgement(decision)
     if queue.workers_alive() == 0:
         text += "\n\n" + NO_WORKER
-    reply = conversations.add_message(owner_id, conversation_id, "assistant", text, job_id=job_id)
+    reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, text, job_id=job_id)
     return Turn(user_message_id, reply.id, reply.content, job_id=job_id)
 
 
-def retry(owner_id: int, message_id: int, conversation_id: int) -> Turn:
+def _submit(owner_id: int, conversation_id: int, intent: ImageIntent,
+            last_image_id: uuid.UUID | None) -> uuid.UUID:
+    """The engine decides the size it can make nearest to the one asked for."""
+    width, height = get_provider().closest_size(intent.request.width, intent.request.height)
+    source = last_image_id if intent.action == "edit" else None
+    return jobs.submit(owner_id, replace(intent.request, width=width, height=height),
+                       conversation_id=conversation_id, source_image_id=source)
+
+
+async def retry(owner_id: int, message_id: int, conversation_id: int) -> Turn:
     """Run a failed or refused request again: the same job parameters, or the same words."""
-    views = conversations.messages(owner_id, conversation_id)
+    views = await asyncio.to_thread(conversations.messages, owner_id, conversation_id)
     index = next((i for i, v in enumerate(views) if v.id == message_id), None)
     if index is None:
         raise InvalidRequest("That message is no longer in this conversation.")
     view = views[index]
     if view.job_id:
-        job_id = jobs.resubmit(owner_id, uuid.UUID(view.job_id))
-        conversations.attach_job(owner_id, message_id, job_id)
+        job_id = await asyncio.to_thread(jobs.resubmit, owner_id, uuid.UUID(view.job_id))
+        await asyncio.to_thread(conversations.attach_job, owner_id, message_id, job_id)
         return Turn(view.id, view.id, view.content, job_id=job_id)
-    asked = next((v for v in reversed(views[:index]) if v.role == "user"), None)
+    asked = next((v for v in reversed(views[:index]) if v.role == Role.USER), None)
     if asked is None:
         raise InvalidRequest("There is nothing to retry here.")
-    return take_turn(owner_id, conversation_id, asked.content)
+    return await respond(owner_id, conversation_id, asked.content)
 
 
 def variations_of(owner_id: int, conversation_id: int, image_id: uuid.UUID, n: int = 3) -> Turn:
     """New takes on one image: its prompt, style and size with new seeds."""
-    from imagechat.core import library
-
     image = library.get_image(owner_id, image_id)
     n = min(n, get_provider().capabilities.max_n, get_settings().max_images_per_request)
-    user = conversations.add_message(owner_id, conversation_id, "user", f"{n} variations of \u201c{image.prompt}\u201d")
-    intent = ImageIntent(action="variations", prompt=image.prompt, style=image.style, width=image.width,
-                         height=image.height, n=n)
-    return _act(owner_id, conversation_id, user.id, intent, None)
+    user = conversations.add_message(owner_id, conversation_id, Role.USER,
+                                     f"{n} variations of \u201c{image.prompt}\u201d")
+    request = ImageRequest(prompt=image.prompt, style=image.style, width=image.width, height=image.height, n=n)
+    return act(owner_id, conversation_id, user.id, ImageIntent(action="variations", request=request), None)

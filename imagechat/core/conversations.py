@@ -10,9 +10,9 @@ from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
 from imagechat.core.errors import InvalidRequest, NotFound
-from imagechat.core.jobs import clean_prompt
+from imagechat.core.text import clean_text
 from imagechat.db import session_scope
-from imagechat.models import Conversation, GenerationJob, Image, Message, utcnow
+from imagechat.models import Conversation, GenerationJob, Image, Message, Role, utcnow
 
 TITLE_MAX = 80
 DEFAULT_TITLE = "New chat"
@@ -54,7 +54,7 @@ def _owned(s: Session, owner_id: int, conversation_id: int) -> Conversation:
 
 
 def _title(text: str) -> str:
-    title = clean_prompt(text)
+    title = clean_text(text)
     if not title:
         raise InvalidRequest("A conversation needs a name.")
     return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1].rstrip() + "…"
@@ -95,7 +95,7 @@ def delete(owner_id: int, conversation_id: int) -> None:
         s.delete(conv)
 
 
-def add_message(owner_id: int, conversation_id: int, role: str, content: str,
+def add_message(owner_id: int, conversation_id: int, role: Role, content: str,
                 job_id: uuid.UUID | None = None, error_code: str | None = None) -> Message:
     """Append a message; the first user message names an untitled conversation."""
     with session_scope() as s:
@@ -103,7 +103,7 @@ def add_message(owner_id: int, conversation_id: int, role: str, content: str,
         message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=content, job_id=job_id,
                           error_code=error_code)
         s.add(message)
-        if role == "user" and conv.title == DEFAULT_TITLE and clean_prompt(content):
+        if role == Role.USER and conv.title == DEFAULT_TITLE and clean_text(content):
             conv.title = _title(content)
         conv.updated_at = utcnow()
         s.add(conv)

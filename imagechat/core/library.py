@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, literal_column
 from sqlmodel import Session, select
 
-from imagechat.core import images as codec
+from imagechat.core import codec
 from imagechat.core.errors import NotFound
 from imagechat.db import session_scope
 from imagechat.models import Image, ImageData

@@ -18,11 +18,11 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from imagechat.core.errors import BudgetExceeded, EngineUnavailable, RateLimited
-from imagechat.models import UsageEntry, utcnow
+from imagechat.models import LedgerStatus, UsageEntry, utcnow
 from imagechat.settings import get_settings
 
 _BUDGET_LOCK_KEY = 0x1A9EC4A7  # any constant shared by every process
-_COUNTED = ("reserved", "charged")
+_COUNTED = (LedgerStatus.RESERVED, LedgerStatus.CHARGED)
 
 
 @lru_cache
@@ -80,24 +80,24 @@ def reserve(session: Session, *, owner_id: int, job_id: uuid.UUID, amount_usd: f
         for spent, cap, why in caps:
             if spent + amount_usd > cap + 1e-9:
                 raise BudgetExceeded(f"This image would cost about ${amount_usd:.2f}, but " + why.format(cap=cap))
-    session.add(UsageEntry(owner_id=owner_id, job_id=job_id, status="reserved", amount_usd=amount_usd,
+    session.add(UsageEntry(owner_id=owner_id, job_id=job_id, status=LedgerStatus.RESERVED, amount_usd=amount_usd,
                            engine=engine, model=model))
 
 
 def settle(session: Session, job_id: uuid.UUID, *, cost_usd: float, usage: dict | None = None) -> None:
     """Turn a job's reservation into the actual charge."""
     entry = session.exec(select(UsageEntry).where(UsageEntry.job_id == job_id).with_for_update()).first()
-    if entry is None or entry.status != "reserved":
+    if entry is None or entry.status != LedgerStatus.RESERVED:
         return
-    entry.status, entry.amount_usd, entry.usage, entry.settled_at = "charged", cost_usd, usage or {}, utcnow()
+    entry.status, entry.amount_usd, entry.usage, entry.settled_at = LedgerStatus.CHARGED, cost_usd, usage or {}, utcnow()
     session.add(entry)
 
 
 def release(session: Session, job_id: uuid.UUID) -> None:
     """No charge: the job failed or was cancelled."""
     entry = session.exec(select(UsageEntry).where(UsageEntry.job_id == job_id).with_for_update()).first()
-    if entry is None or entry.status != "reserved":
+    if entry is None or entry.status != LedgerStatus.RESERVED:
         return
-    entry.status, entry.settled_at = "released", utcnow()
+    entry.status, entry.settled_at = LedgerStatus.RELEASED, utcnow()
     session.add(entry)
 

@@ -10,16 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import AsyncIterator, Iterable
 
-import redis
-import redis.asyncio as aredis
-
-from imagechat.settings import get_settings
+from imagechat.core.redis_client import async_client, client, key
+from imagechat.models import TERMINAL
 
 LATEST_TTL_S = 24 * 3600
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 # INCR the sequence, store the event as the latest, publish it: one atomic step.
 _PUBLISH_LUA = """
@@ -35,7 +31,7 @@ return seq
 @dataclass
 class ProgressEvent:
     job_id: str
-    status: str  # queued | running | succeeded | failed | cancelled
+    status: str  # a JobStatus
     percent: float = 0.0
     stage: str = ""
     preview_url: str | None = None
@@ -60,11 +56,6 @@ class ProgressEvent:
         return cls(**json.loads(raw))
 
 
-def key(*parts: str) -> str:
-    """A Redis key in this deployment's namespace."""
-    return ":".join((get_settings().redis_namespace, *parts))
-
-
 def channel(job_id: str) -> str:
     return key("progress", job_id)
 
@@ -75,15 +66,6 @@ def _seq_key(job_id: str) -> str:
 
 def _latest_key(job_id: str) -> str:
     return key("progress", "latest", job_id)
-
-
-@lru_cache
-def _sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def client() -> redis.Redis:
-    return _sync_client(get_settings().redis_url)
 
 
 def publish(event: ProgressEvent) -> int:
@@ -109,14 +91,14 @@ class Subscriber:
     """
 
     def __init__(self, url: str | None = None):
-        self._url = url or get_settings().redis_url
-        self._client: aredis.Redis | None = None
+        self._url = url
+        self._client = None
         self._pubsub = None
         self._seen: dict[str, int] = {}
         self._pending: list[ProgressEvent] = []
 
     async def __aenter__(self) -> "Subscriber":
-        self._client = aredis.Redis.from_url(self._url)
+        self._client = async_client(self._url)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         return self
 

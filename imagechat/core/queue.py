@@ -10,6 +10,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
+from imagechat.core.redis_client import client, key
 from imagechat.settings import get_settings
 
 QUEUE = "images"
@@ -42,13 +43,11 @@ WORKER_BEAT_S = 2.0
 
 
 def _workers_key() -> str:
-    return f"{get_settings().redis_namespace}:workers"
+    return key("workers")
 
 
 def worker_heartbeat(worker_id: str) -> None:
     """Called by every worker process every WORKER_BEAT_S seconds."""
-    from imagechat.core.progress import client
-
     now = time.time()
     pipe = client().pipeline()
     pipe.zadd(_workers_key(), {worker_id: now})
@@ -58,6 +57,4 @@ def worker_heartbeat(worker_id: str) -> None:
 
 def workers_alive() -> int:
     """How many worker processes reported in the last few seconds (0 = jobs will wait)."""
-    from imagechat.core.progress import client
-
     return int(client().zcount(_workers_key(), time.time() - 3 * WORKER_BEAT_S, "+inf"))

@@ -9,21 +9,22 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import text
 from sqlmodel import select
 
-from imagechat.core import images as codec
-from imagechat.core import library, limits, progress
+from imagechat.core import library, limits, previews, progress, redis_client
 from imagechat.core.errors import ImagechatError, NotFound, TransientEngineError
-from imagechat.core.jobs import TERMINAL, JobRequest, cancel_key, fail, generation_request, locked, requeue
+from imagechat.core.jobs import WAITING, cancel_key, fail, locked, requeue
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
-from imagechat.core.providers.base import GenerationRequest, GenerationResult, Progress
+from imagechat.core.providers.base import GenerationResult, Progress
+from imagechat.core.request import ImageRequest
+from imagechat.core.urls import preview_url
 from imagechat.db import session_scope
-from imagechat.models import GenerationJob, utcnow
+from imagechat.models import TERMINAL, GenerationJob, JobKind, JobStatus, utcnow
 from imagechat.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,8 @@ class _Claim:
     job_id: uuid.UUID
     attempt: int
     engine: str
-    request: GenerationRequest
+    request: ImageRequest
     owner_id: int
-    prompt: str
-    style: str | None
     conversation_id: int | None
     source_image_id: uuid.UUID | None
 
@@ -52,13 +51,13 @@ def _claim(job_id: uuid.UUID) -> _Claim | None:
         if job is None or job.status in TERMINAL:
             return None
         fresh = utcnow() - timedelta(seconds=settings.job_stale_after_s)
-        if job.status == "running" and job.heartbeat_at and job.heartbeat_at > fresh:
+        if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > fresh:
             return None  # another worker holds it (a duplicate delivery)
         if job.attempts >= settings.job_max_attempts:
             attempt_over = True
         else:
             attempt_over = False
-            job.status, job.attempts, job.stage, job.percent = "running", job.attempts + 1, "Starting", 0.0
+            job.status, job.attempts, job.stage, job.percent = JobStatus.RUNNING, job.attempts + 1, "Starting", 0.0
             job.started_at = job.started_at or utcnow()
             job.heartbeat_at = utcnow()
             s.add(job)
@@ -67,29 +66,26 @@ def _claim(job_id: uuid.UUID) -> _Claim | None:
         fail(job_id, "This image failed too many times. Try again later.", "too_many_attempts")
         return None
     source = None
-    if snapshot.kind == "edit" and snapshot.source_image_id is not None:
+    if snapshot.kind == JobKind.EDIT and snapshot.source_image_id is not None:
         try:
             source = library.image_bytes(snapshot.owner_id, snapshot.source_image_id)[1]
         except NotFound:
             fail(job_id, "The image to change was deleted. Pick another image.", "source_missing")
             return None
-    p = snapshot.params
-    req = JobRequest(owner_id=snapshot.owner_id, prompt=snapshot.prompt, style=p.get("style"),
-                     width=p["width"], height=p["height"], n=p["n"], seed=p.get("seed"),
-                     quality=p.get("quality", "auto"))
-    return _Claim(job_id=job_id, attempt=snapshot.attempts, engine=snapshot.engine,
-                  request=generation_request(req, source), owner_id=snapshot.owner_id, prompt=snapshot.prompt,
-                  style=p.get("style"), conversation_id=snapshot.conversation_id,
+    request = replace(ImageRequest.from_params(snapshot.prompt, snapshot.params), source_image=source,
+                      user=f"u{snapshot.owner_id}")
+    return _Claim(job_id=job_id, attempt=snapshot.attempts, engine=snapshot.engine, request=request,
+                  owner_id=snapshot.owner_id, conversation_id=snapshot.conversation_id,
                   source_image_id=snapshot.source_image_id)
 
 
 def _publish_queue_positions(limit: int = 20) -> None:
     """Tell the jobs still waiting that they moved up."""
     with session_scope() as s:
-        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == "queued")
+        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == JobStatus.QUEUED)
                          .order_by(GenerationJob.created_at).limit(limit)).all()
     for position, job_id in enumerate(waiting, start=1):
-        progress.publish(ProgressEvent(job_id=str(job_id), status="queued", stage="Waiting for a worker",
+        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=WAITING,
                                        queue_position=position))
 
 
@@ -113,7 +109,7 @@ class _Reporter:
         if update.preview is not None:
             self.previews += 1
             preview_url = await asyncio.to_thread(_store_preview, self.job_id, update.preview, self.previews)
-        event = ProgressEvent(job_id=self.job_id, status="running", percent=round(self.percent, 1),
+        event = ProgressEvent(job_id=self.job_id, status=JobStatus.RUNNING, percent=round(self.percent, 1),
                               stage=self.stage, preview_url=preview_url)
         now = time.monotonic()
         if stage_changed or preview_url or now - self._last >= PUBLISH_INTERVAL_S:
@@ -142,9 +138,8 @@ class _Reporter:
 
 
 def _store_preview(job_id: str, data: bytes, number: int) -> str:
-    small = codec.thumbnail(data, max_px=512, quality=70)
-    progress.client().set(progress.key("preview", job_id), small, ex=3600)
-    return f"/api/jobs/{job_id}/preview.webp?v={number}"
+    previews.store(job_id, data)
+    return preview_url(job_id, number)
 
 
 async def _watchdog(claim: _Claim, task: asyncio.Task, reporter: _Reporter) -> None:
@@ -155,7 +150,7 @@ async def _watchdog(claim: _Claim, task: asyncio.Task, reporter: _Reporter) -> N
     key = cancel_key(claim.job_id)
     while not task.done():
         await asyncio.sleep(0.25)
-        if await asyncio.to_thread(progress.client().exists, key):
+        if await asyncio.to_thread(redis_client.client().exists, key):
             task.cancel()
             return
         if time.monotonic() >= next_beat:
@@ -180,7 +175,7 @@ async def run_job(job_id: str) -> None:
     await asyncio.to_thread(_publish_queue_positions)
     settings = get_settings()
     reporter = _Reporter(job_uuid)
-    progress.publish(ProgressEvent(job_id=job_id, status="running", percent=0, stage="Starting"))
+    progress.publish(ProgressEvent(job_id=job_id, status=JobStatus.RUNNING, percent=0, stage="Starting"))
     try:
         provider = get_provider(claim.engine)
         task = asyncio.ensure_future(provider.generate(claim.request, reporter))
@@ -194,11 +189,11 @@ async def run_job(job_id: str) -> None:
             watchdog.cancel()
         reporter.close()
         reporter.stage = "Saving"
-        progress.publish(ProgressEvent(job_id=job_id, status="running", percent=99, stage="Saving your image"))
+        progress.publish(ProgressEvent(job_id=job_id, status=JobStatus.RUNNING, percent=99, stage="Saving your image"))
         await asyncio.to_thread(_store, claim, result)
     except asyncio.CancelledError:
         reporter.close()
-        if await asyncio.to_thread(progress.client().exists, cancel_key(job_id)):
+        if await asyncio.to_thread(redis_client.client().exists, cancel_key(job_id)):
             log.info("job %s stopped: cancelled", job_id)
             return
         raise
@@ -237,19 +232,19 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
         raise TransientEngineError("The engine returned no image.", code="empty_result")
     with session_scope() as s:
         job = locked(s, claim.job_id)
-        if job is None or job.status != "running" or job.attempts != claim.attempt:
+        if job is None or job.status != JobStatus.RUNNING or job.attempts != claim.attempt:
             log.info("job %s changed while running (now %s); result discarded", claim.job_id,
                      job.status if job else "deleted")
             return
-        ids = library.add_images(s, owner_id=claim.owner_id, job_id=claim.job_id, prompt=claim.prompt,
-                                 style=claim.style, engine=result.engine, model=result.model,
+        ids = library.add_images(s, owner_id=claim.owner_id, job_id=claim.job_id, prompt=claim.request.prompt,
+                                 style=claim.request.style, engine=result.engine, model=result.model,
                                  conversation_id=claim.conversation_id, parent_image_id=claim.source_image_id,
                                  new_images=new_images)
-        job.status, job.percent, job.stage, job.finished_at = "succeeded", 100.0, "Done", utcnow()
+        job.status, job.percent, job.stage, job.finished_at = JobStatus.SUCCEEDED, 100.0, "Done", utcnow()
         job.cost_usd, job.model = result.cost_usd, result.model
         limits.settle(s, claim.job_id, cost_usd=result.cost_usd, usage=result.usage)
         s.add(job)
-    progress.publish(ProgressEvent(job_id=str(claim.job_id), status="succeeded", percent=100, stage="Done",
+    progress.publish(ProgressEvent(job_id=str(claim.job_id), status=JobStatus.SUCCEEDED, percent=100, stage="Done",
                                    image_ids=[str(i) for i in ids]))
     log.info("job %s succeeded: %d image(s), $%.4f", claim.job_id, len(ids), result.cost_usd)
 
@@ -262,7 +257,7 @@ def _republish_terminal(job_id: uuid.UUID) -> None:
             return
         if (latest := progress.latest(str(job_id))) is not None and latest.terminal:
             return
-        ids = [] if job.status != "succeeded" else [
+        ids = [] if job.status != JobStatus.SUCCEEDED else [
             str(i) for i in s.execute(text("SELECT id FROM images WHERE job_id = :j ORDER BY index_in_job")
                                    .bindparams(j=job_id)).scalars()]
     progress.publish(ProgressEvent(job_id=str(job_id), status=job.status, percent=job.percent, stage=job.stage,

@@ -8,7 +8,8 @@ other event of that tab (here: `ping`) waits behind it. Do not copy this pattern
 
 import reflex as rx
 
-from imagechat.core.providers.base import GenerationRequest, no_progress
+from imagechat.core.providers.base import no_progress
+from imagechat.core.request import ImageRequest
 from imagechat.core.providers.offline import OfflineProvider
 
 PROMPT = "a city skyline at night"
@@ -22,7 +23,7 @@ class NaiveState(rx.State):
     async def generate(self):
         # The naive shape: the engine runs inside the handler (its CPU work is in a thread, so the event
         # loop stays free; only this tab's lock is held, which is the kindest version of the pattern).
-        await OfflineProvider().generate(GenerationRequest(prompt=PROMPT, width=1792, height=1024, n=4),
+        await OfflineProvider().generate(ImageRequest(prompt=PROMPT, width=1792, height=1024, n=4),
                                          no_progress)
         self.done += 1
 

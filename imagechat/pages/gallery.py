@@ -4,15 +4,17 @@ import reflex as rx
 
 from imagechat.components.header import header
 from imagechat.components.messages import download_links
-from imagechat.state.gallery import GalleryItem, GalleryState
+from imagechat.core.urls import image_url, thumb_url
+from imagechat.state.gallery import GalleryState
+from imagechat.state.views import GalleryItem
 
 
 def _card(item: GalleryItem) -> rx.Component:
     selected = item.id == GalleryState.selected
     return rx.card(
-        rx.el.a(rx.image(src="/api/images/" + item.id + "/thumb.webp", alt=item.prompt, width="100%",
+        rx.el.a(rx.image(src=thumb_url(item.id), alt=item.prompt, width="100%",
                          loading="lazy", border_radius="8px", display="block"),
-                href="/api/images/" + item.id + "/full", target="_blank", rel="noopener"),
+                href=image_url(item.id), target="_blank", rel="noopener"),
         rx.text(item.prompt, size="2", margin_top="6px", class_name="gallery-prompt"),
         rx.flex(
             rx.cond(item.style != "", rx.badge(item.style, variant="soft")),

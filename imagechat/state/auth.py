@@ -1,4 +1,4 @@
-"""Sign-up, log-in and the session cookie. Other states ask `AuthState` who the user is."""
+"""Sign-up and log-in forms, and log-out. Who is signed in lives in SessionState."""
 
 from __future__ import annotations
 
@@ -6,46 +6,31 @@ import asyncio
 
 import reflex as rx
 
-from imagechat.api.images import SESSION_COOKIE
 from imagechat.core import auth
 from imagechat.core.errors import ImagechatError
+from imagechat.state.session import SessionState
 
-SESSION_MAX_AGE_S = auth.SESSION_DAYS * 24 * 3600
 
-
-class AuthState(rx.State):
-    # The same cookie authorises the image routes (imagechat/api/images.py).
-    session_token: str = rx.Cookie("", name=SESSION_COOKIE, same_site="strict", max_age=SESSION_MAX_AGE_S)
-    username: str = ""
+class AuthState(SessionState):
     auth_error: str = ""
     busy: bool = False
-    _user_id: int = 0
-    _checked_token: str = ""
-
-    async def current_user_id(self) -> int:
-        """The logged-in user's id, or 0. The token is re-checked only when it changes."""
-        if self.session_token and self.session_token == self._checked_token and self._user_id:
-            return self._user_id
-        user = await asyncio.to_thread(auth.user_for_token, self.session_token) if self.session_token else None
-        self._user_id, self._checked_token = (user.id, self.session_token) if user else (0, "")
-        self.username = user.username if user else ""
-        return self._user_id
 
     @rx.event
     async def require_login(self):
         """on_load of private pages."""
-        if not await self.current_user_id():
+        if not await self._signed_in_user_id():
             return rx.redirect("/login")
 
     @rx.event
     async def skip_login_if_signed_in(self):
         """on_load of the login page."""
         self.auth_error = ""
-        if await self.current_user_id():
+        if await self._signed_in_user_id():
             return rx.redirect("/")
 
     async def _enter(self, form: dict, create: bool):
-        username, password = (form.get("username") or "").strip(), form.get("password") or ""
+        form = form if isinstance(form, dict) else {}
+        username, password = str(form.get("username") or "").strip(), str(form.get("password") or "")
         self.busy, self.auth_error = True, ""
         yield
         try:
@@ -55,8 +40,8 @@ class AuthState(rx.State):
         except ImagechatError as exc:
             self.auth_error, self.busy = exc.user_message, False
             return
-        self.session_token, self._checked_token, self._user_id = token, token, user.id
-        self.username, self.busy = user.username, False
+        await self._sign_in(token, user.id, user.username)
+        self.busy = False
         yield rx.redirect("/")
 
     @rx.event
@@ -71,9 +56,7 @@ class AuthState(rx.State):
 
     @rx.event
     async def log_out(self):
-        from imagechat.state.chat import ChatState  # chat imports this module
-
-        await asyncio.to_thread(auth.log_out, self.session_token)
-        (await self.get_state(ChatState)).reset()  # nothing of this user stays in the tab
-        self.session_token, self._checked_token, self._user_id, self.username = "", "", 0, ""
+        session = await self._session()
+        await asyncio.to_thread(auth.log_out, session.session_token)
+        await self._sign_out()  # nothing of this user stays in the tab
         return rx.redirect("/login")

@@ -9,58 +9,25 @@ background task per running job.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 
 import reflex as rx
 
-from imagechat.core import assistant, chat, conversations, jobs, progress
-from imagechat.core.conversations import MessageView
+from imagechat.core import chat, conversations, jobs, progress
 from imagechat.core.errors import ImagechatError
-from imagechat.state.auth import AuthState
+from imagechat.models import ACTIVE, JobStatus, Role
+from imagechat.state.session import SessionState
+from imagechat.state.views import ChatMessage, ConversationItem, apply_event, chat_message
 
 EXAMPLE_PROMPTS = (
     "Create an image of a sunset over mountains with a lake reflection",
     "A lighthouse on a cliff in a storm, watercolor",
     "A city skyline at night with neon lights",
 )
-ACTIVE = ("queued", "running")
 STREAM_FLUSH_S = 0.05
 
 
-@dataclasses.dataclass
-class ConversationItem:
-    id: int
-    title: str
-
-
-@dataclasses.dataclass
-class ChatMessage:
-    id: int
-    role: str  # user | assistant
-    text: str
-    job_id: str = ""
-    status: str = ""  # "" (no job) | queued | running | succeeded | failed | cancelled
-    percent: int = 0  # whole percent: what the bar and the label show
-    stage: str = ""
-    preview_url: str = ""
-    queue_position: int = 0
-    error: str = ""
-    image_ids: list[str] = dataclasses.field(default_factory=list)
-    prompt: str = ""  # what the images were made from ("reuse prompt")
-    before_id: str = ""  # the source of a change: shown before/after
-    retryable: bool = False  # a refused request (rate limit, budget, ...): the reply offers Retry
-
-
-def _item(view: MessageView) -> ChatMessage:
-    return ChatMessage(id=view.id, role=view.role, text=view.content, job_id=view.job_id or "",
-                       status=view.job_status or "", error=view.job_error or "",
-                       percent=100 if view.job_status == "succeeded" else 0,
-                       image_ids=[i.id for i in view.images], prompt=view.images[0].prompt if view.images else "",
-                       before_id=view.before.id if view.before else "", retryable=bool(view.error_code))
-
-
-class ChatState(rx.State):
+class ChatState(SessionState):
     conversations: list[ConversationItem] = []
     current_id: int = 0
     messages: list[ChatMessage] = []
@@ -72,24 +39,10 @@ class ChatState(rx.State):
 
     # ------------------------------------------------------------ helpers
 
-    async def _owner(self) -> int:
-        return await (await self.get_state(AuthState)).current_user_id()
-
-    def _apply(self, event: progress.ProgressEvent) -> bool:
-        """Copy a progress event onto its message; True when the job just finished."""
-        for message in self.messages:
-            if message.job_id == event.job_id:
-                message.status, message.percent, message.stage = event.status, int(event.percent), event.stage
-                message.preview_url = event.preview_url or message.preview_url
-                message.queue_position = event.queue_position or 0
-                message.error = event.error or ""
-                message.image_ids = event.image_ids or message.image_ids
-                return event.terminal
-        return False
 
     async def _load_messages(self, owner: int) -> list:
         views = await asyncio.to_thread(conversations.messages, owner, self.current_id)
-        self.messages = [_item(v) for v in views]
+        self.messages = [chat_message(v) for v in views]
         return [self.watch_job(m.job_id) for m in self.messages if m.status in ACTIVE]
 
     async def _load_conversations(self, owner: int) -> None:
@@ -100,7 +53,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def load(self):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         if not owner:
             return rx.redirect("/login")
         await self._load_conversations(owner)
@@ -114,14 +67,14 @@ class ChatState(rx.State):
 
     @rx.event
     async def new_conversation(self):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         conv = await asyncio.to_thread(conversations.create, owner)
         await self._load_conversations(owner)
         self.current_id, self.messages, self.drawer_open, self.notice = conv.id, [], False, ""
 
     @rx.event
     async def select_conversation(self, conversation_id: int):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         self.current_id, self.drawer_open, self.notice = conversation_id, False, ""
         try:
             watchers = await self._load_messages(owner)
@@ -135,7 +88,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def rename(self, form: dict):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         try:
             await asyncio.to_thread(conversations.rename, owner, self.renaming_id, form.get("title", ""))
         except ImagechatError as exc:
@@ -146,7 +99,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def delete_conversation(self, conversation_id: int):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         await asyncio.to_thread(conversations.delete, owner, conversation_id)
         if conversation_id == self.current_id:
             self.current_id = 0
@@ -169,7 +122,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def send(self, form: dict | None = None):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         if not owner:
             yield rx.redirect("/login")
             return
@@ -180,8 +133,8 @@ class ChatState(rx.State):
             return
         self.draft, self.notice = "", ""
         # Shown at once (ids <= 0 are placeholders); replaced by the saved messages when the turn ends.
-        self.messages.append(ChatMessage(id=0, role="user", text=text))
-        self.messages.append(ChatMessage(id=-1, role="assistant", text="…"))
+        self.messages.append(ChatMessage(id=0, role=Role.USER, text=text))
+        self.messages.append(ChatMessage(id=-1, role=Role.ASSISTANT, text="…"))
         yield rx.scroll_to("chat-end")
         yield ChatState.reply_to(text, self.current_id)
 
@@ -189,7 +142,7 @@ class ChatState(rx.State):
     async def reply_to(self, text: str, conversation_id: int):
         """Run the turn outside the state lock; a chat model's reply streams into the placeholder."""
         async with self:
-            owner = await self._owner()
+            owner = await self._signed_in_user_id()
         streamed: list[str] = []
         flushed_at = 0.0
 
@@ -205,7 +158,7 @@ class ChatState(rx.State):
                             m.text = "".join(streamed)
 
         try:
-            turn = await assistant.respond(owner, conversation_id, text, on_delta)
+            turn = await chat.respond(owner, conversation_id, text, on_delta)
         except ImagechatError as exc:
             async with self:
                 self.messages = [m for m in self.messages if m.id > 0]
@@ -223,16 +176,16 @@ class ChatState(rx.State):
                                         message_ids=[turn.user_message_id, turn.assistant_message_id])
         self.messages = [m for m in self.messages if m.id > 0]
         known = {m.id for m in self.messages}
-        self.messages += [_item(v) for v in views if v.id not in known]
+        self.messages += [chat_message(v) for v in views if v.id not in known]
         if turn.job_id:
             for m in self.messages:
                 if m.job_id == str(turn.job_id):
-                    m.status, m.stage = m.status or "queued", "Waiting for a worker"
+                    m.status, m.stage = m.status or JobStatus.QUEUED, jobs.WAITING
         await self._load_conversations(owner)  # the first message names the conversation
 
     @rx.event
     async def cancel(self, job_id: str):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         try:
             await asyncio.to_thread(jobs.cancel, owner, uuid.UUID(job_id))
         except ImagechatError as exc:
@@ -240,9 +193,9 @@ class ChatState(rx.State):
 
     @rx.event
     async def retry(self, message_id: int):
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         try:
-            turn = await asyncio.to_thread(chat.retry, owner, message_id, self.current_id)
+            turn = await chat.retry(owner, message_id, self.current_id)
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
         await self._load_messages(owner)
@@ -252,7 +205,7 @@ class ChatState(rx.State):
     @rx.event
     async def variations(self, image_id: str):
         """Three new takes on one image (same prompt and style, new seeds)."""
-        owner = await self._owner()
+        owner = await self._signed_in_user_id()
         try:
             turn = await asyncio.to_thread(chat.variations_of, owner, self.current_id, uuid.UUID(image_id))
         except ImagechatError as exc:
@@ -269,7 +222,7 @@ class ChatState(rx.State):
             if job_id in self._watching:
                 return
             self._watching.add(job_id)
-            owner = await self._owner()
+            owner = await self._signed_in_user_id()
         try:
             async with progress.Subscriber() as sub:
                 await sub.add(job_id)
@@ -280,7 +233,7 @@ class ChatState(rx.State):
                     while (newer := await sub.get(timeout=0.001)) is not None:
                         event = newer
                     async with self:
-                        done = self._apply(event)
+                        done = apply_event(self.messages, event)
                     if done:
                         break
             await self._refresh_job(owner, job_id)
@@ -298,7 +251,7 @@ class ChatState(rx.State):
             return
         views = await asyncio.to_thread(conversations.messages, owner, conversation_id, message_ids=ids)
         async with self:
-            fresh = {v.id: _item(v) for v in views}
+            fresh = {v.id: chat_message(v) for v in views}
             for i, m in enumerate(self.messages):
                 if m.id in fresh:
                     keep = fresh[m.id]

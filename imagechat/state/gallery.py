@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import reflex as rx
 
 from imagechat.core import library
-from imagechat.state.auth import AuthState
+from imagechat.state.session import SessionState
+from imagechat.state.views import GalleryItem, as_uuid
 
 
-@dataclasses.dataclass
-class GalleryItem:
-    id: str
-    prompt: str
-    style: str
-    engine: str
-    size: str
-    created: str
-
-
-class GalleryState(rx.State):
+class GalleryState(SessionState):
     query: str = ""
     items: list[GalleryItem] = []
     selected: str = ""  # ?image=<id>: the image the chat's "Open in gallery" pointed at
 
     async def _search(self) -> None:
-        owner = await (await self.get_state(AuthState)).current_user_id()
+        owner = await self._signed_in_user_id()
         rows = await asyncio.to_thread(library.list_images, owner, limit=200, query=self.query.strip() or None)
         self.items = [GalleryItem(id=str(r.id), prompt=r.prompt, style=r.style or "", engine=r.engine,
                                   size=f"{r.width}x{r.height}", created=f"{r.created_at:%Y-%m-%d %H:%M}")
@@ -35,9 +25,10 @@ class GalleryState(rx.State):
 
     @rx.event
     async def load(self):
-        if not await (await self.get_state(AuthState)).current_user_id():
+        if not await self._signed_in_user_id():
             return rx.redirect("/login")
-        self.selected = self.router.url.query_parameters.get("image", "")
+        # Only a well-formed id may reach rx.scroll_to: Reflex parses that string for Var markers.
+        self.selected = as_uuid(self.router.url.query_parameters.get("image", ""))
         await self._search()
         if self.selected:
             return rx.scroll_to(f"img-{self.selected}")

@@ -231,7 +231,7 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     # ---- lifecycle ----
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -262,7 +262,7 @@ class FakeOpenAI:
             self._thread.join(10)
             self._thread = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -127,7 +127,7 @@ async def test_streamed_text_arrives_in_pieces_in_order_and_is_saved(fake, make_
     saved_when_streaming: list[list[str]] = []
     deltas = Deltas(on_first=lambda: saved_when_streaming.append(
         [v.role for v in conversations.messages(owner, conv)]))
-    turn = await assistant.take_turn_llm(owner, conv, "what can you do?", deltas, settings=settings_for(fake))
+    turn = await chat.respond(owner, conv, "what can you do?", deltas, settings=settings_for(fake))
     assert len(deltas.pieces) >= 3 and "".join(deltas.pieces) == answer
     assert saved_when_streaming == [["user"]]  # pieces arrive while the answer is still being written
     assert (turn.reply, turn.job_id) == (answer, None)
@@ -142,7 +142,7 @@ async def test_streamed_text_arrives_in_pieces_in_order_and_is_saved(fake, make_
 async def test_chat_model_is_configurable(fake, make_user):
     owner = make_user()
     conv = conversations.create(owner).id
-    await assistant.take_turn_llm(owner, conv, "hello", Deltas(),
+    await chat.respond(owner, conv, "hello", Deltas(),
                                   settings=settings_for(fake, openai_chat_model="gpt-4.1-mini"))
     assert [r.params["model"] for r in fake.chat_requests()] == ["gpt-4.1-mini"]
 
@@ -157,8 +157,8 @@ async def test_tool_call_gives_the_same_job_as_the_parser(fake, make_user, case)
     det_conv, det_source = conversation_with(owner, case.ctx)
     fake.script_chat(text="Sure! ", tool=tool_call_for(case))
 
-    llm = await assistant.take_turn_llm(owner, llm_conv, case.text, Deltas(), settings=settings_for(fake))
-    det = chat.take_turn(owner, det_conv, case.text)
+    llm = await chat.respond(owner, llm_conv, case.text, Deltas(), settings=settings_for(fake))
+    det = await chat.respond(owner, det_conv, case.text)
     try:
         assert llm.job_id is not None and det.job_id is not None, (llm.reply, det.reply)
         a, b = job_row(owner, llm.job_id), job_row(owner, det.job_id)
@@ -183,7 +183,7 @@ async def test_context_sent_to_the_model_describes_the_last_image(fake, make_use
     conv = conversations.create(owner).id
     image_id = seed_image(owner, conv, "a fox in the snow", "watercolor", 1792, 1024)
     fake.script_chat(text="Here you go.", tool=("edit_image", {"instruction": "more colorful"}))
-    turn = await assistant.take_turn_llm(owner, conv, "make it more colorful", Deltas(),
+    turn = await chat.respond(owner, conv, "make it more colorful", Deltas(),
                                          settings=settings_for(fake))
     job = job_row(owner, turn.job_id)
     jobs.cancel(owner, turn.job_id)
@@ -205,7 +205,7 @@ async def test_history_is_the_last_twenty_messages(fake, make_user):
     for i in range(15):
         conversations.add_message(owner, conv, "user", f"question {i}")
         conversations.add_message(owner, conv, "assistant", f"answer {i}")
-    await assistant.take_turn_llm(owner, conv, "latest", Deltas(), settings=settings_for(fake))
+    await chat.respond(owner, conv, "latest", Deltas(), settings=settings_for(fake))
     messages = fake.chat_requests()[0].params["messages"]
     assert len(messages) == 1 + assistant.HISTORY_MESSAGES
     assert [m["content"] for m in messages[1:3]] == ["answer 5", "question 6"]
@@ -218,12 +218,12 @@ async def test_make_it_wider_edits_the_last_real_image(fake, make_user, worker):
     conv = conversations.create(owner).id
     settings = settings_for(fake)
     fake.script_chat(text="Drawing it now. ", tool=("create_image", {"prompt": "a lighthouse on a cliff"}))
-    first = await assistant.take_turn_llm(owner, conv, "draw a lighthouse on a cliff", Deltas(), settings=settings)
+    first = await chat.respond(owner, conv, "draw a lighthouse on a cliff", Deltas(), settings=settings)
     assert (await finish(first.job_id)).status == "succeeded"
     (before,) = conversations.messages(owner, conv)[1].images
 
     fake.script_chat(text="Making it wider.", tool=("edit_image", {"size": "1792x1024"}))
-    wide = await assistant.take_turn_llm(owner, conv, "make it wider", Deltas(), settings=settings)
+    wide = await chat.respond(owner, conv, "make it wider", Deltas(), settings=settings)
     assert (await finish(wide.job_id)).status == "succeeded"
     job = job_row(owner, wide.job_id)
     assert str(job.source_image_id) == before.id and job.prompt == "a lighthouse on a cliff"
@@ -256,7 +256,7 @@ async def test_chat_model_failures_fall_back_to_the_parser(fake, make_user, capl
     conv = conversations.create(owner).id
     fake.script_chat(**FAILURES[name])
     caplog.set_level(logging.DEBUG)
-    turn = await assistant.take_turn_llm(owner, conv, SUNSET_TEXT, Deltas(), settings=settings_for(fake))
+    turn = await chat.respond(owner, conv, SUNSET_TEXT, Deltas(), settings=settings_for(fake))
     assert turn.job_id is not None, turn.reply
     job = job_row(owner, turn.job_id)
     jobs.cancel(owner, turn.job_id)
@@ -264,7 +264,7 @@ async def test_chat_model_failures_fall_back_to_the_parser(fake, make_user, capl
         SUNSET_PROMPT, None, 1024, 1024)
     assert turn.reply.startswith(chat.ACK)
     assert fake.chat_script_left() == 0  # every scripted answer was asked for (retries included)
-    warnings = [r for r in caplog.records if r.name == "imagechat.core.assistant" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "imagechat.core.chat" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "deterministic parser" in warnings[0].getMessage()
     assert KEY not in caplog.text and KEY not in turn.reply
     assert [v.role for v in conversations.messages(owner, conv)] == ["user", "assistant"]
@@ -274,7 +274,7 @@ async def test_timeout_falls_back(fake, make_user):
     owner = make_user()
     conv = conversations.create(owner).id
     fake.script_chat(fault="hang:30")
-    turn = await assistant.take_turn_llm(owner, conv, SUNSET_TEXT, Deltas(),
+    turn = await chat.respond(owner, conv, SUNSET_TEXT, Deltas(),
                                          settings=settings_for(fake, openai_timeout_s=0.5, openai_max_retries=0))
     job = job_row(owner, turn.job_id)
     jobs.cancel(owner, turn.job_id)
@@ -286,7 +286,7 @@ async def test_wrong_key_falls_back_and_the_key_appears_nowhere(fake, make_user,
     conv = conversations.create(owner).id
     fake.api_keys = {"sk-the-right-one"}
     caplog.set_level(logging.DEBUG)
-    turn = await assistant.take_turn_llm(owner, conv, "hello", Deltas(), settings=settings_for(fake))
+    turn = await chat.respond(owner, conv, "hello", Deltas(), settings=settings_for(fake))
     assert turn.job_id is None and "/imagine" in turn.reply  # the parser's help text
     assert [r.status for r in fake.chat_requests()] == [401]  # 401 is not retried
     assert "AuthenticationError status=401 code=invalid_api_key" in caplog.text
@@ -298,7 +298,7 @@ async def test_edit_tool_without_an_image_gets_the_parsers_reply(fake, make_user
     owner = make_user()
     conv = conversations.create(owner).id
     fake.script_chat(tool=("edit_image", {"size": "1792x1024"}))
-    turn = await assistant.take_turn_llm(owner, conv, "make it wider", Deltas(), settings=settings_for(fake))
+    turn = await chat.respond(owner, conv, "make it wider", Deltas(), settings=settings_for(fake))
     assert turn.job_id is None
     assert "no image" in turn.reply.lower()
 
@@ -308,7 +308,7 @@ async def test_partial_text_then_failure_saves_only_the_parsers_reply(fake, make
     conv = conversations.create(owner).id
     fake.script_chat(text="Let me think about that for a moment", fault="drop:4")
     deltas = Deltas()
-    turn = await assistant.take_turn_llm(owner, conv, SUNSET_TEXT, deltas,
+    turn = await chat.respond(owner, conv, SUNSET_TEXT, deltas,
                                          settings=settings_for(fake, openai_max_retries=0))
     jobs.cancel(owner, turn.job_id)
     assert deltas.pieces  # the preview that was streamed before the connection broke
@@ -320,16 +320,16 @@ async def test_partial_text_then_failure_saves_only_the_parsers_reply(fake, make
 
 
 def test_llm_enabled_needs_a_key():
-    assert assistant.llm_enabled(Settings(_env_file=None, openai_api_key="sk-abc")) is True
-    assert assistant.llm_enabled(Settings(_env_file=None, openai_api_key=None)) is False
-    assert assistant.llm_enabled(Settings(_env_file=None, openai_api_key="   ")) is False
+    assert assistant.enabled(Settings(_env_file=None, openai_api_key="sk-abc")) is True
+    assert assistant.enabled(Settings(_env_file=None, openai_api_key=None)) is False
+    assert assistant.enabled(Settings(_env_file=None, openai_api_key="   ")) is False
 
 
 async def test_respond_without_a_key_uses_the_parser(fake, make_user):
     owner = make_user()
     conv = conversations.create(owner).id
     deltas = Deltas()
-    turn = await assistant.respond(owner, conv, SUNSET_TEXT, deltas,
+    turn = await chat.respond(owner, conv, SUNSET_TEXT, deltas,
                                    settings=Settings(_env_file=None, openai_api_key=None))
     job = job_row(owner, turn.job_id)
     jobs.cancel(owner, turn.job_id)
@@ -342,7 +342,7 @@ async def test_respond_with_a_key_uses_the_chat_model(fake, make_user):
     conv = conversations.create(owner).id
     fake.script_chat(text="Hello! What should I draw?")
     deltas = Deltas()
-    turn = await assistant.respond(owner, conv, "hi", deltas, settings=settings_for(fake))
+    turn = await chat.respond(owner, conv, "hi", deltas, settings=settings_for(fake))
     assert turn.reply == "Hello! What should I draw?" and len(deltas.pieces) >= 3
     assert len(fake.chat_requests()) == 1
 

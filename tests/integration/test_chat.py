@@ -7,18 +7,13 @@ import uuid
 
 import pytest
 
-from imagechat.core import chat, conversations, progress
+from imagechat.core import chat, conversations
 from imagechat.core.errors import InvalidRequest, NotFound
+from tests.support.waiting import finish
 
 
-async def _final(job_id):
-    async for event in progress.follow([str(job_id)]):
-        if event.terminal:
-            return event
-
-
-def _finish(job_id):
-    return asyncio.run(asyncio.wait_for(_final(job_id), 90))
+def _say(owner: int, conversation_id: int, text: str) -> chat.Turn:
+    return asyncio.run(chat.respond(owner, conversation_id, text))
 
 
 @pytest.fixture
@@ -28,13 +23,13 @@ def owner(make_user, worker):
 
 def test_sunset_then_watercolor_gives_before_and_after(owner):
     conv = conversations.create(owner)
-    first = chat.take_turn(owner, conv.id, "Create an image of a sunset over mountains with a lake reflection")
+    first = _say(owner, conv.id, "Create an image of a sunset over mountains with a lake reflection")
     assert first.reply == chat.ACK and first.job_id is not None
-    assert _finish(first.job_id).status == "succeeded"
+    assert finish(first.job_id).status == "succeeded"
 
-    second = chat.take_turn(owner, conv.id, "Make it more artistic, like a watercolor painting")
+    second = _say(owner, conv.id, "Make it more artistic, like a watercolor painting")
     assert second.job_id is not None and "watercolor" in second.reply
-    assert _finish(second.job_id).status == "succeeded"
+    assert finish(second.job_id).status == "succeeded"
 
     views = conversations.messages(owner, conv.id)
     assert [v.role for v in views] == ["user", "assistant", "user", "assistant"]
@@ -48,12 +43,12 @@ def test_sunset_then_watercolor_gives_before_and_after(owner):
 
 def test_variations_and_size_changes_follow_the_last_image(owner):
     conv = conversations.create(owner)
-    _finish(chat.take_turn(owner, conv.id, "/imagine a lighthouse on a cliff").job_id)
-    turn = chat.take_turn(owner, conv.id, "give me 3 variations")
+    finish(_say(owner, conv.id, "/imagine a lighthouse on a cliff").job_id)
+    turn = _say(owner, conv.id, "give me 3 variations")
     assert turn.reply.startswith("Generating 3 variations")
-    assert _finish(turn.job_id).status == "succeeded"
-    wide = chat.take_turn(owner, conv.id, "make it wider")
-    assert _finish(wide.job_id).status == "succeeded"
+    assert finish(turn.job_id).status == "succeeded"
+    wide = _say(owner, conv.id, "make it wider")
+    assert finish(wide.job_id).status == "succeeded"
     views = conversations.messages(owner, conv.id)
     assert len(views[3].images) == 3
     assert {i.prompt for i in views[3].images} == {"a lighthouse on a cliff"}
@@ -62,9 +57,9 @@ def test_variations_and_size_changes_follow_the_last_image(owner):
 
 def test_small_talk_and_edits_without_an_image_get_helpful_replies(owner):
     conv = conversations.create(owner)
-    hello = chat.take_turn(owner, conv.id, "hello")
+    hello = _say(owner, conv.id, "hello")
     assert hello.job_id is None and "/imagine" in hello.reply
-    edit = chat.take_turn(owner, conv.id, "make it more like a watercolor painting")
+    edit = _say(owner, conv.id, "make it more like a watercolor painting")
     assert edit.job_id is None
     assert len(conversations.messages(owner, conv.id)) == 4
 
@@ -74,7 +69,7 @@ def test_small_talk_and_edits_without_an_image_get_helpful_replies(owner):
 def test_empty_or_overlong_messages_are_refused_and_not_saved(owner, text, message):
     conv = conversations.create(owner)
     with pytest.raises(InvalidRequest) as err:
-        chat.take_turn(owner, conv.id, text)
+        _say(owner, conv.id, text)
     assert message in err.value.user_message
     assert conversations.messages(owner, conv.id) == []
 
@@ -86,7 +81,7 @@ def test_conversations_are_private(owner, make_user):
                  lambda: conversations.rename(other, conv.id, "mine now"),
                  lambda: conversations.delete(other, conv.id),
                  lambda: conversations.add_message(other, conv.id, "user", "hi"),
-                 lambda: chat.take_turn(other, conv.id, "draw a cat")):
+                 lambda: _say(other, conv.id, "draw a cat")):
         with pytest.raises(NotFound):
             call()
     assert [c.title for c in conversations.list_for(other)] == []
@@ -95,8 +90,8 @@ def test_conversations_are_private(owner, make_user):
 
 def test_rename_and_delete_keep_images(owner):
     conv = conversations.create(owner)
-    turn = chat.take_turn(owner, conv.id, "draw a red boat on a lake")
-    image_id = _finish(turn.job_id).image_ids[0]
+    turn = _say(owner, conv.id, "draw a red boat on a lake")
+    image_id = finish(turn.job_id).image_ids[0]
     assert conversations.rename(owner, conv.id, "  Boats\x00 ").title == "Boats"
     with pytest.raises(InvalidRequest):
         conversations.rename(owner, conv.id, "   ")
@@ -114,8 +109,8 @@ def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT", "1/minute")
     get_settings.cache_clear()
     try:
-        chat.take_turn(owner, conv.id, "draw a cat")
-        refused = chat.take_turn(owner, conv.id, "draw a dog")
+        _say(owner, conv.id, "draw a cat")
+        refused = _say(owner, conv.id, "draw a dog")
         assert refused.job_id is None and refused.error_code == "rate_limited"
         saved = conversations.messages(owner, conv.id)[-1]
         assert (saved.id, saved.error_code) == (refused.assistant_message_id, "rate_limited")  # Retry survives reloads
@@ -123,8 +118,8 @@ def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
-    retried = chat.retry(owner, refused.assistant_message_id, conv.id)
-    assert retried.job_id is not None and _finish(retried.job_id).status == "succeeded"
+    retried = asyncio.run(chat.retry(owner, refused.assistant_message_id, conv.id))
+    assert retried.job_id is not None and finish(retried.job_id).status == "succeeded"
     assert conversations.messages(owner, conv.id)[-1].images[0].prompt == "a dog"
 
 
@@ -138,7 +133,7 @@ def test_no_worker_running_is_said_in_the_reply(make_user, database_url, redis_u
     get_broker.cache_clear()
     try:
         conv = conversations.create(owner)
-        turn = chat.take_turn(owner, conv.id, "draw a cat")
+        turn = _say(owner, conv.id, "draw a cat")
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

@@ -19,7 +19,8 @@ from PIL import Image  # noqa: E402
 
 from imagechat.core.errors import EngineUnavailable, InvalidRequest  # noqa: E402
 from imagechat.core.providers import diffusers_engine  # noqa: E402
-from imagechat.core.providers.base import GenerationRequest, Progress  # noqa: E402
+from imagechat.core.providers.base import Progress  # noqa: E402
+from imagechat.core.request import ImageRequest  # noqa: E402
 from imagechat.core.providers.diffusers_engine import DiffusersProvider  # noqa: E402
 from imagechat.settings import Settings  # noqa: E402
 from tests.support.tiny_sd import save_tiny_pipeline  # noqa: E402
@@ -53,14 +54,14 @@ def pixels(data: bytes) -> np.ndarray:
 
 async def make(provider, **kw):
     recorder = Recorder()
-    request = GenerationRequest(**{"prompt": "the cat and the sun", "width": 64, "height": 64, **kw})
+    request = ImageRequest(**{"prompt": "the cat and the sun", "width": 64, "height": 64, **kw})
     return await provider.generate(request, recorder), recorder
 
 
 async def test_generates_a_png_of_the_requested_size_from_the_model_folder(provider, model_dir):
     result, _ = await make(provider, seed=7)
     assert (result.engine, result.model, result.cost_usd) == ("diffusers", "tiny-sd", 0.0)
-    assert provider.estimate_cost(GenerationRequest(prompt="x")) == 0.0
+    assert provider.estimate_cost(ImageRequest(prompt="x")) == 0.0
     [image] = result.images
     assert image.data.startswith(b"\x89PNG\r\n\x1a\n")
     with Image.open(io.BytesIO(image.data)) as im:
@@ -139,7 +140,7 @@ async def test_a_failing_progress_callback_stops_the_job(provider):
         raise RuntimeError("subscriber gone")
 
     with pytest.raises(RuntimeError, match="subscriber gone"):
-        await provider.generate(GenerationRequest(prompt="x", width=64, height=64, seed=1), boom)
+        await provider.generate(ImageRequest(prompt="x", width=64, height=64, seed=1), boom)
     result, _ = await make(provider, seed=1)  # the pipeline lock was released
     assert len(result.images) == 1
 
@@ -152,7 +153,7 @@ async def test_cancelling_stops_the_thread_and_frees_the_pipeline(provider):
         await asyncio.sleep(3600)
 
     task = asyncio.ensure_future(provider.generate(
-        GenerationRequest(prompt="x", width=64, height=64, seed=1), slow))
+        ImageRequest(prompt="x", width=64, height=64, seed=1), slow))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -176,7 +177,7 @@ def test_missing_or_invalid_model_path_is_a_clear_engine_error(tmp_path):
     (tmp_path / "model_index.json").write_text("{}")  # looks like a model folder, holds no model
     broken = DiffusersProvider(Settings(diffusers_model_path=str(tmp_path)))
     with pytest.raises(EngineUnavailable, match="could not be loaded"):
-        asyncio.run(broken.generate(GenerationRequest(prompt="x", width=64, height=64), Recorder()))
+        asyncio.run(broken.generate(ImageRequest(prompt="x", width=64, height=64), Recorder()))
 
 
 def test_missing_extra_is_a_clear_engine_error(monkeypatch, model_dir):

@@ -11,6 +11,8 @@ from sqlmodel import select
 from imagechat.core import jobs, progress
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image
+from imagechat.core.request import ImageRequest
+from tests.support.waiting import job_events, run_job
 
 
 @pytest.fixture
@@ -33,17 +35,6 @@ def namespace(monkeypatch, redis_url):
     get_broker.cache_clear()
 
 
-async def _events(job_id):
-    out = []
-    async for event in progress.follow([str(job_id)]):
-        out.append(event)
-    return out
-
-
-def _run(job_id, timeout=120):
-    return asyncio.run(asyncio.wait_for(_events(job_id), timeout))
-
-
 def test_diffusers_engine_on_the_worker(namespace, own_worker, make_user, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
@@ -53,8 +44,8 @@ def test_diffusers_engine_on_the_worker(namespace, own_worker, make_user, tmp_pa
     env = namespace(image_engine="diffusers", diffusers_model_path=model, diffusers_steps=4, hf_hub_offline=1)
     own_worker(**env)
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a watercolor fox", width=64, height=64, seed=5))
-    events = _run(job_id)
+    job_id = jobs.submit(owner, ImageRequest(prompt="a watercolor fox", width=64, height=64, seed=5))
+    events = run_job(job_id, 120)
     assert events[-1].status == "succeeded", events[-1]
     steps = [e for e in events if e.status == "running" and e.stage.startswith("Step")]
     assert len(steps) >= 2 and any(e.preview_url for e in events)
@@ -100,8 +91,8 @@ def _requests_for(fake, marker):
 def test_openai_engine_streams_previews_and_records_cost(openai_worker, fake_openai, make_user):
     owner = make_user()
     marker = uuid.uuid4().hex[:8]
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=f"a sunset {marker}", width=1024, height=1024))
-    events = _run(job_id)
+    job_id = jobs.submit(owner, ImageRequest(prompt=f"a sunset {marker}", width=1024, height=1024))
+    events = run_job(job_id, 120)
     assert events[-1].status == "succeeded"
     previews = [e for e in events if e.preview_url]
     assert len(previews) == 2 and previews[0].percent < previews[1].percent < 100
@@ -116,8 +107,8 @@ def test_openai_engine_streams_previews_and_records_cost(openai_worker, fake_ope
 def test_refusal_fails_at_once_with_a_clear_message_and_no_charge(openai_worker, fake_openai, make_user):
     owner = make_user()
     marker = uuid.uuid4().hex[:8]
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=f"something bad [refuse] {marker}"))
-    final = _run(job_id)[-1]
+    job_id = jobs.submit(owner, ImageRequest(prompt=f"something bad [refuse] {marker}"))
+    final = run_job(job_id, 120)[-1]
     assert final.status == "failed" and final.error_code == "content_refused"
     assert "declined by the image service's safety system" in final.error
     assert len(_requests_for(fake_openai, marker)) == 1, "a refusal must not be retried"
@@ -128,8 +119,8 @@ def test_transient_errors_are_retried_by_the_job_after_the_sdk_gives_up(openai_w
     owner = make_user()
     marker = uuid.uuid4().hex[:8]
     # The SDK retries once (OPENAI_MAX_RETRIES=1): 2 failures end attempt 1, attempt 2 succeeds.
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=f"a boat [fail:500*2] {marker}"))
-    events = _run(job_id)
+    job_id = jobs.submit(owner, ImageRequest(prompt=f"a boat [fail:500*2] {marker}"))
+    events = run_job(job_id, 120)
     assert events[-1].status == "succeeded"
     assert any(e.status == "queued" and "retrying" in e.stage for e in events)
     assert [r.status for r in _requests_for(fake_openai, marker)] == [500, 500, 200]
@@ -138,8 +129,8 @@ def test_transient_errors_are_retried_by_the_job_after_the_sdk_gives_up(openai_w
 
 def test_time_limit_ends_a_hung_engine_and_gives_up_after_max_attempts(openai_worker, fake_openai, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt=f"a slow lake [slow:30] {uuid.uuid4().hex[:8]}"))
-    final = _run(job_id, timeout=60)[-1]
+    job_id = jobs.submit(owner, ImageRequest(prompt=f"a slow lake [slow:30] {uuid.uuid4().hex[:8]}"))
+    final = run_job(job_id, timeout=60)[-1]
     assert final.status == "failed" and final.error_code == "time_limit"
     assert "took longer than 3 s" in final.error and "Gave up after 2 attempts" in final.error
     assert _job(job_id).attempts == 2 and _ledger(job_id).status == "released"
@@ -149,8 +140,8 @@ def test_api_key_never_reaches_logs_errors_or_events(openai_worker, fake_openai,
     owner = make_user()
     fake_openai.api_keys = {"sk-some-other-key"}  # the worker's key is now rejected
     try:
-        job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a key test"))
-        events = _run(job_id)
+        job_id = jobs.submit(owner, ImageRequest(prompt="a key test"))
+        events = run_job(job_id, 120)
     finally:
         fake_openai.api_keys = None
     assert events[-1].status == "failed" and "OPENAI_API_KEY" in events[-1].error

@@ -11,8 +11,10 @@ from PIL import Image as PILImage
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from imagechat.api.images import SESSION_COOKIE, routes
+from imagechat.api.images import routes
+from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core import auth, jobs, progress
+from imagechat.core.request import ImageRequest
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def stored(worker):
     """Two users; the first owns one finished image."""
     owner, owner_cookies = _account()
     _, other_cookies = _account()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="A red boat, on the sea!", width=256, height=256))
+    job_id = jobs.submit(owner, ImageRequest(prompt="A red boat, on the sea!", width=256, height=256))
     event = asyncio.run(asyncio.wait_for(_final(job_id), 60))
     assert event.status == "succeeded"
     return {"image": event.image_ids[0], "job": str(job_id), "owner": owner_cookies, "other": other_cookies}

@@ -16,22 +16,8 @@ from imagechat.core import jobs, progress, queue, runner
 from imagechat.core.errors import EngineUnavailable, InvalidRequest
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image, ImageData, UsageEntry
-
-
-async def _events(job_id, timeout=60.0):
-    """Every event of a job until it is terminal."""
-    seen = []
-
-    async def collect():
-        async for event in progress.follow([str(job_id)]):
-            seen.append(event)
-
-    await asyncio.wait_for(collect(), timeout)
-    return seen
-
-
-def _finish(job_id, timeout=60.0):
-    return asyncio.run(_events(job_id, timeout))
+from imagechat.core.request import ImageRequest
+from tests.support.waiting import job_events, run_job
 
 
 def _images(job_id):
@@ -51,9 +37,9 @@ def _count_jobs(owner) -> int:
 
 def test_offline_job_runs_on_the_worker_and_stores_base64(worker, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a sunset over mountains with a lake reflection",
+    job_id = jobs.submit(owner, ImageRequest(prompt="a sunset over mountains with a lake reflection",
                                          width=1024, height=1024, seed=7))
-    events = _finish(job_id)
+    events = run_job(job_id)
     assert events[0].status == "queued" and events[0].queue_position >= 1
     assert events[-1].status == "succeeded" and events[-1].percent == 100
     running = [e for e in events if e.status == "running"]
@@ -81,9 +67,9 @@ def test_offline_job_runs_on_the_worker_and_stores_base64(worker, make_user):
 
 def test_several_images_in_one_job(worker, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a forest in the snow at dawn", n=3,
+    job_id = jobs.submit(owner, ImageRequest(prompt="a forest in the snow at dawn", n=3,
                                          width=256, height=256))
-    assert _finish(job_id)[-1].status == "succeeded"
+    assert run_job(job_id)[-1].status == "succeeded"
     stored = _images(job_id)
     assert [i.index_in_job for i in stored] == [0, 1, 2]
     assert len({i.sha256 for i in stored}) == 3, "variations must differ"
@@ -106,7 +92,7 @@ BAD_REQUESTS = [
 def test_bad_requests_are_refused_clearly_and_write_nothing(fields, message, database_url, redis_url, make_user):
     owner = make_user()
     with pytest.raises(InvalidRequest) as err:
-        jobs.submit(jobs.JobRequest(owner_id=owner, **fields))
+        jobs.submit(owner, ImageRequest(**fields))
     assert message in err.value.user_message
     assert _count_jobs(owner) == 0
 
@@ -114,25 +100,25 @@ def test_bad_requests_are_refused_clearly_and_write_nothing(fields, message, dat
 def test_unknown_source_image_is_refused(database_url, redis_url, make_user):
     owner = make_user()
     with pytest.raises(Exception) as err:
-        jobs.submit(jobs.JobRequest(owner_id=owner, prompt="make it blue", source_image_id=uuid.uuid4()))
+        jobs.submit(owner, ImageRequest(prompt="make it blue"), source_image_id=uuid.uuid4())
     assert "doesn't exist" in err.value.user_message
     assert _count_jobs(owner) == 0
 
 
 def test_control_characters_are_removed_from_prompts(worker, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a\x00 red\u200b boat\r\non the\x1b[31m sea",
+    job_id = jobs.submit(owner, ImageRequest(prompt="a\x00 red\u200b boat\r\non the\x1b[31m sea",
                                          width=256, height=256))
     assert _job(job_id).prompt == "a red boat on the [31m sea"
-    assert _finish(job_id)[-1].status == "succeeded"
+    assert run_job(job_id)[-1].status == "succeeded"
 
 
 def test_redelivered_message_never_stores_twice(worker, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a lighthouse on the sea", width=256, height=256))
+    job_id = jobs.submit(owner, ImageRequest(prompt="a lighthouse on the sea", width=256, height=256))
     for _ in range(3):  # duplicates while it runs
         queue.enqueue(job_id)
-    assert _finish(job_id)[-1].status == "succeeded"
+    assert run_job(job_id)[-1].status == "succeeded"
     queue.enqueue(job_id)  # and after it finished
     asyncio.run(runner.run_job(str(job_id)))  # and in-process, as a second worker would
     assert len(_images(job_id)) == 1
@@ -141,7 +127,7 @@ def test_redelivered_message_never_stores_twice(worker, make_user):
 
 def test_cancel_a_running_job(worker, make_user):
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a city skyline at night", n=4,
+    job_id = jobs.submit(owner, ImageRequest(prompt="a city skyline at night", n=4,
                                          width=1792, height=1024))
 
     async def cancel_when_running():
@@ -165,11 +151,11 @@ def test_cancel_a_running_job(worker, make_user):
 
 def test_only_the_owner_can_cancel(worker, make_user):
     owner, other = make_user(), make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a boat", width=256, height=256))
+    job_id = jobs.submit(owner, ImageRequest(prompt="a boat", width=256, height=256))
     with pytest.raises(Exception) as err:
         jobs.cancel(other, job_id)
     assert "isn't yours" in err.value.user_message
-    assert _finish(job_id)[-1].status == "succeeded"
+    assert run_job(job_id)[-1].status == "succeeded"
 
 
 def test_unreachable_redis_gives_a_clear_message_and_writes_nothing(database_url, redis_url, make_user,
@@ -182,7 +168,7 @@ def test_unreachable_redis_gives_a_clear_message_and_writes_nothing(database_url
     queue.get_broker.cache_clear()
     try:
         with pytest.raises(EngineUnavailable) as err:
-            jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a sunset"))
+            jobs.submit(owner, ImageRequest(prompt="a sunset"))
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

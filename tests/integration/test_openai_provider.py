@@ -13,7 +13,8 @@ from PIL import Image
 
 from imagechat.core.errors import ContentRefused, EngineUnavailable, InvalidRequest, TransientEngineError
 from imagechat.core.providers import openai_pricing as pricing
-from imagechat.core.providers.base import GenerationRequest, Progress
+from imagechat.core.providers.base import Progress
+from imagechat.core.request import ImageRequest
 from imagechat.core.providers.openai_images import OpenAIProvider, map_size
 from imagechat.settings import Settings
 from tests.fakes import openai_server
@@ -55,7 +56,7 @@ def image(data: bytes) -> Image.Image:
 
 
 async def test_generate_returns_real_image_of_requested_size_and_format(fake):
-    result = await make(fake).generate(GenerationRequest("a lighthouse at dusk", width=1536, height=1024,
+    result = await make(fake).generate(ImageRequest("a lighthouse at dusk", width=1536, height=1024,
                                                          output_format="webp", quality="low"), Recorder())
     assert result.engine == "openai" and result.model == "gpt-image-1"
     assert len(result.images) == 1
@@ -71,7 +72,7 @@ async def test_generate_returns_real_image_of_requested_size_and_format(fake):
 
 async def test_stream_previews_arrive_as_rising_progress_before_completion(fake):
     rec = Recorder()
-    result = await make(fake, openai_partial_images=3).generate(GenerationRequest("a red kite"), rec)
+    result = await make(fake, openai_partial_images=3).generate(ImageRequest("a red kite"), rec)
     previews = [p for p in rec.events if p.preview is not None]
     assert len(previews) == 3
     assert [p.stage for p in previews] == [f"Refining image (preview {k} of 3)" for k in (1, 2, 3)]
@@ -85,16 +86,16 @@ async def test_stream_previews_arrive_as_rising_progress_before_completion(fake)
 
 
 async def test_style_is_said_in_the_prompt_and_user_sent_as_safety_identifier(fake):
-    await make(fake).generate(GenerationRequest("a harbour", style="watercolor", user="u-42"), Recorder())
+    await make(fake).generate(ImageRequest("a harbour", style="watercolor", user="u-42"), Recorder())
     (req,) = fake.image_requests()
     assert req.params["prompt"] == "a harbour, in a watercolor painting style."
     assert req.params["safety_identifier"] == "u-42"
 
 
 async def test_size_maps_to_closest_supported_for_model(fake):
-    r1 = await make(fake).generate(GenerationRequest("wide", width=1792, height=1024), Recorder())
+    r1 = await make(fake).generate(ImageRequest("wide", width=1792, height=1024), Recorder())
     r2 = await make(fake, openai_image_model="gpt-image-2").generate(
-        GenerationRequest("wide", width=1792, height=1024), Recorder())
+        ImageRequest("wide", width=1792, height=1024), Recorder())
     assert [r.params["size"] for r in fake.image_requests()] == ["1536x1024", "1792x1024"]
     assert image(r1.images[0].data).size == (1536, 1024)
     assert image(r2.images[0].data).size == (1792, 1024)
@@ -104,7 +105,7 @@ async def test_edit_uploads_the_source_and_streams_an_edited_image(fake):
     buf = io.BytesIO()
     Image.new("RGB", (600, 400), (30, 160, 90)).save(buf, "JPEG")
     rec = Recorder()
-    result = await make(fake).generate(GenerationRequest("make it watercolor", source_image=buf.getvalue(),
+    result = await make(fake).generate(ImageRequest("make it watercolor", source_image=buf.getvalue(),
                                                          width=1536, height=1024), rec)
     (req,) = fake.image_requests()
     assert req.path == "/v1/images/edits"
@@ -118,7 +119,7 @@ async def test_edit_uploads_the_source_and_streams_an_edited_image(fake):
 
 async def test_two_images_use_one_non_streaming_call(fake):
     rec = Recorder()
-    result = await make(fake).generate(GenerationRequest("two cats", n=2, quality="medium"), rec)
+    result = await make(fake).generate(ImageRequest("two cats", n=2, quality="medium"), rec)
     assert len(result.images) == 2 and result.images[0].data != result.images[1].data
     (req,) = fake.image_requests()
     assert req.params["n"] == 2 and "stream" not in req.params
@@ -131,18 +132,18 @@ async def test_two_images_use_one_non_streaming_call(fake):
 
 async def test_cost_comes_from_streamed_usage_and_stays_under_estimate(fake):
     provider = make(fake, openai_image_model="gpt-image-1.5")
-    request = GenerationRequest("a quiet lake", quality="high", width=1024, height=1536)
+    request = ImageRequest("a quiet lake", quality="high", width=1024, height=1536)
     result = await provider.generate(request, Recorder())
     assert result.usage["output_tokens"] == 6240
     text = result.usage["input_tokens_details"]["text_tokens"]
     assert result.cost_usd == pytest.approx(text * 5e-6 + 6240 * 32e-6)
     assert result.cost_usd <= provider.estimate_cost(request)
-    assert provider.estimate_cost(GenerationRequest("x", quality="auto", n=3)) >= 3 * 0.133
+    assert provider.estimate_cost(ImageRequest("x", quality="auto", n=3)) >= 3 * 0.133
 
 
 async def test_429_then_success_waits_at_least_retry_after(fake):
     fake.script("429:retry_after=1")
-    result = await make(fake).generate(GenerationRequest("p"), Recorder())
+    result = await make(fake).generate(ImageRequest("p"), Recorder())
     assert len(result.images) == 1
     first, second = fake.image_requests()
     assert (first.status, second.status) == (429, 200)
@@ -152,7 +153,7 @@ async def test_429_then_success_waits_at_least_retry_after(fake):
 
 async def test_retry_after_ms_is_honoured(fake):
     fake.script("429:retry_after_ms=700", "429:retry_after_ms=700")
-    await make(fake).generate(GenerationRequest("p"), Recorder())
+    await make(fake).generate(ImageRequest("p"), Recorder())
     a, b, c = fake.image_requests()
     assert [r.status for r in (a, b, c)] == [429, 429, 200]
     assert b.t - a.t >= 0.7 and c.t - b.t >= 0.7
@@ -160,7 +161,7 @@ async def test_retry_after_ms_is_honoured(fake):
 
 async def test_500_then_success(fake):
     fake.script("500")
-    result = await make(fake).generate(GenerationRequest("p"), Recorder())
+    result = await make(fake).generate(ImageRequest("p"), Recorder())
     assert len(result.images) == 1
     assert [r.status for r in fake.image_requests()] == [500, 200]
 
@@ -168,14 +169,14 @@ async def test_500_then_success(fake):
 async def test_persistent_500_gives_transient_error_after_max_retries(fake):
     fake.set_default_fault("503")
     with pytest.raises(TransientEngineError):
-        await make(fake, openai_max_retries=2).generate(GenerationRequest("p"), Recorder())
+        await make(fake, openai_max_retries=2).generate(ImageRequest("p"), Recorder())
     assert [r.status for r in fake.image_requests()] == [503, 503, 503]
 
 
 async def test_exhausted_rate_limit_reports_retry_after(fake):
     fake.set_default_fault("429:retry_after_ms=200")
     with pytest.raises(TransientEngineError) as info:
-        await make(fake, openai_max_retries=1).generate(GenerationRequest("p"), Recorder())
+        await make(fake, openai_max_retries=1).generate(ImageRequest("p"), Recorder())
     assert info.value.retry_after_s == pytest.approx(0.2)
     assert len(fake.image_requests()) == 2
 
@@ -183,14 +184,14 @@ async def test_exhausted_rate_limit_reports_retry_after(fake):
 async def test_hang_times_out_and_is_retried_then_transient(fake):
     fake.set_default_fault("hang")
     with pytest.raises(TransientEngineError, match="too long"):
-        await make(fake, openai_timeout_s=0.4, openai_max_retries=1).generate(GenerationRequest("p"), Recorder())
+        await make(fake, openai_timeout_s=0.4, openai_max_retries=1).generate(ImageRequest("p"), Recorder())
     assert len(fake.image_requests()) == 2
 
 
 async def test_stall_between_stream_events_is_a_timeout(fake):
     fake.event_delay_s = 1.0  # headers at once, then silence longer than the read timeout
     with pytest.raises(TransientEngineError, match="too long"):
-        await make(fake, openai_timeout_s=0.3).generate(GenerationRequest("p"), Recorder())
+        await make(fake, openai_timeout_s=0.3).generate(ImageRequest("p"), Recorder())
     assert len(fake.image_requests()) == 1  # a started stream is not replayed (it may be billed)
 
 
@@ -198,14 +199,14 @@ async def test_stall_between_stream_events_is_a_timeout(fake):
 async def test_malformed_body_is_transient_and_not_retried(fake, n):
     fake.script("malformed")
     with pytest.raises(TransientEngineError, match="could not be read"):
-        await make(fake).generate(GenerationRequest("p", n=n), Recorder())
+        await make(fake).generate(ImageRequest("p", n=n), Recorder())
     assert len(fake.image_requests()) == 1
 
 
 async def test_connection_dropped_mid_stream_is_transient(fake):
     fake.script("drop:1")
     with pytest.raises(TransientEngineError, match="reach"):
-        await make(fake).generate(GenerationRequest("p"), Recorder())
+        await make(fake).generate(ImageRequest("p"), Recorder())
     assert len(fake.image_requests()) == 1
 
 
@@ -214,7 +215,7 @@ async def test_refusal_is_content_refused_without_retry(fake, prompt, spec):
     if spec:
         fake.script(spec)
     with pytest.raises(ContentRefused) as info:
-        await make(fake).generate(GenerationRequest(prompt), Recorder())
+        await make(fake).generate(ImageRequest(prompt), Recorder())
     assert str(info.value) == ("Your request was declined by the image service's safety system. "
                                "Try rephrasing the prompt.")
     assert len(fake.image_requests()) == 1
@@ -223,19 +224,19 @@ async def test_refusal_is_content_refused_without_retry(fake, prompt, spec):
 async def test_rejected_key_is_engine_unavailable_without_retry(fake):
     fake.api_keys = {"sk-the-right-one"}
     with pytest.raises(EngineUnavailable, match="OpenAI API key was rejected. Check OPENAI_API_KEY"):
-        await make(fake).generate(GenerationRequest("p"), Recorder())
+        await make(fake).generate(ImageRequest("p"), Recorder())
     assert [r.status for r in fake.image_requests()] == [401]
 
 
 async def test_shut_down_model_is_engine_unavailable(fake):
     with pytest.raises(EngineUnavailable, match="dall-e-3"):
-        await make(fake, openai_image_model="dall-e-3").generate(GenerationRequest("p"), Recorder())
+        await make(fake, openai_image_model="dall-e-3").generate(ImageRequest("p"), Recorder())
     assert [r.status for r in fake.image_requests()] == [404]
 
 
 async def test_other_400_is_invalid_request_with_the_api_reason(fake):
     with pytest.raises(InvalidRequest, match="too long"):
-        await make(fake, max_prompt_chars=40_000).generate(GenerationRequest("x" * 33_000), Recorder())
+        await make(fake, max_prompt_chars=40_000).generate(ImageRequest("x" * 33_000), Recorder())
     assert [r.status for r in fake.image_requests()] == [400]
 
 
@@ -244,7 +245,7 @@ async def test_unreachable_server_is_transient():
         url = gone.base_url
     provider = OpenAIProvider(Settings(_env_file=None, openai_api_key=KEY, openai_base_url=url, openai_max_retries=0))
     with pytest.raises(TransientEngineError, match="reach"):
-        await provider.generate(GenerationRequest("p"), Recorder())
+        await provider.generate(ImageRequest("p"), Recorder())
     await provider.aclose()
 
 
@@ -257,11 +258,11 @@ async def test_api_key_never_in_errors_or_logs(fake, caplog):
     for spec, overrides in scenarios:
         fake.script(spec)
         with pytest.raises(Exception) as info:
-            await make(fake, **overrides).generate(GenerationRequest("p"), Recorder())
+            await make(fake, **overrides).generate(ImageRequest("p"), Recorder())
         errors.append(info.value)
     fake.api_keys = {"sk-other"}  # the server echoes a masked key in its 401 message
     with pytest.raises(EngineUnavailable) as info:
-        await make(fake).generate(GenerationRequest("p"), Recorder())
+        await make(fake).generate(ImageRequest("p"), Recorder())
     errors.append(info.value)
     assert len(errors) == len(scenarios) + 1
     for err in errors:
@@ -313,5 +314,5 @@ async def test_unreadable_source_image_is_rejected_before_any_request(fake):
     from imagechat.core.errors import InvalidImage
 
     with pytest.raises(InvalidImage):
-        await make(fake).generate(GenerationRequest("edit", source_image=b"not an image"), Recorder())
+        await make(fake).generate(ImageRequest("edit", source_image=b"not an image"), Recorder())
     assert fake.image_requests() == []

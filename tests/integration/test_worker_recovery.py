@@ -12,6 +12,8 @@ from sqlmodel import select
 from imagechat.core import jobs, progress
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image, UsageEntry
+from imagechat.core.request import ImageRequest
+from tests.support.waiting import wait_for_event
 
 
 @pytest.fixture
@@ -30,22 +32,12 @@ def private_queue(monkeypatch, redis_url):
     get_broker.cache_clear()
 
 
-async def _wait_for(job_id, predicate, timeout):
-    async def watch():
-        async for event in progress.follow([str(job_id)]):
-            if predicate(event):
-                return event
-        raise AssertionError("job ended before the expected event")
-
-    return await asyncio.wait_for(watch(), timeout)
-
-
 def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, own_worker, make_user):
     doomed = own_worker(**private_queue)
     owner = make_user()
-    job_id = jobs.submit(jobs.JobRequest(owner_id=owner, prompt="a city skyline at night by the sea", n=4,
+    job_id = jobs.submit(owner, ImageRequest(prompt="a city skyline at night by the sea", n=4,
                                          width=1792, height=1024, seed=11))
-    asyncio.run(_wait_for(job_id, lambda e: e.status == "running" and e.percent > 5, 60))
+    asyncio.run(wait_for_event(job_id, lambda e: e.status == "running" and e.percent > 5, 60))
     doomed.kill()  # SIGKILL the whole process group: no cleanup, no ack
 
     with session_scope() as s:
@@ -54,7 +46,7 @@ def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, own_worke
 
     time.sleep(3.5)  # let its heartbeat go stale
     own_worker(**private_queue)  # a new worker's reconciler finds it and requeues it
-    final = asyncio.run(_wait_for(job_id, lambda e: e.terminal, 90))
+    final = asyncio.run(wait_for_event(job_id, lambda e: e.terminal, 90))
     assert final.status == "succeeded"
 
     with session_scope() as s:

@@ -18,7 +18,7 @@ from imagechat.core.intents import (
     normalize_style,
     parse_message,
 )
-from imagechat.core.providers.base import STYLES
+from imagechat.core.styles import STYLES
 from imagechat.settings import get_settings
 from tests.intent_cases import CASES, LAST, NO_IMAGE
 
@@ -38,16 +38,17 @@ def test_case_table(case):
         assert result.message
         return
     assert isinstance(result, ImageIntent), result
-    got = (result.action, result.prompt, result.style, (result.width, result.height), result.n)
+    req = result.request
+    got = (result.action, req.prompt, req.style, (req.width, req.height), req.n)
     assert got == (case.expect, case.prompt, case.style, case.size, case.n)
     for word in case.keywords:
-        assert word.lower() in result.prompt.lower()
+        assert word.lower() in req.prompt.lower()
     assert result.source == ("last" if case.expect in ("edit", "variations") else None)
 
 
 def test_capped_count_says_so():
     result = parse_message("give me 9 variations", ChatContext(**LAST))
-    assert result.n == MAX_N and str(MAX_N) in result.note and "9" in result.note
+    assert result.request.n == MAX_N and str(MAX_N) in result.note and "9" in result.note
     assert parse_message("3 variations", ChatContext(**LAST)).note is None
 
 
@@ -135,7 +136,7 @@ def test_edit_tool_call_matches_parser():
 
 def test_variations_tool_call_caps_n():
     result = intent_from_tool_call("edit_image", {"variations": 9}, ChatContext(**LAST))
-    assert (result.action, result.n, result.source) == ("variations", MAX_N, "last") and result.note
+    assert (result.action, result.request.n, result.source) == ("variations", MAX_N, "last") and result.note
 
 
 @pytest.mark.parametrize("name,args,ctx", [
@@ -168,8 +169,9 @@ contexts = st.builds(
     last_height=st.sampled_from([1024, 1792]),
     has_last_image=st.booleans(),
 )
-phrases = st.sampled_from(["make it ", "draw ", "create an image of ", "3 variations", "wider", "as a ", "in the style of ",
-                           "another one", "/imagine ", "a ", "watercolor", ", ", " and ", "1792x1024", "please ", "?"])
+phrases = st.sampled_from(["make it ", "draw ", "create an image of ", "3 variations", "wider", "as a ",
+                           "in the style of ", "another one", "/imagine ", "a ", "watercolor", ", ", " and ",
+                           "1792x1024", "please ", "?"])
 texts = st.one_of(st.text(max_size=300), st.lists(st.one_of(phrases, st.text(max_size=20)), max_size=8).map("".join))
 
 
@@ -177,12 +179,14 @@ def _check(result):
     settings = get_settings()
     assert isinstance(result, (ImageIntent, TextReply))
     if isinstance(result, ImageIntent):
-        assert result.prompt.strip() and len(result.prompt) <= settings.max_prompt_chars
-        assert 1 <= result.n <= settings.max_images_per_request
+        req = result.request
+        assert req.prompt.strip() and len(req.prompt) <= settings.max_prompt_chars
+        assert 1 <= req.n <= settings.max_images_per_request
         assert result.action in ("generate", "edit", "variations")
-        assert result.style is None or result.style in STYLES
-        assert 256 <= result.width <= 4096 and 256 <= result.height <= 4096
+        assert req.style is None or req.style in STYLES
+        assert 256 <= req.width <= 4096 and 256 <= req.height <= 4096
         assert (result.source == "last") == (result.action != "generate")
+        assert result.preface == ""
     else:
         assert result.message
 

@@ -12,7 +12,9 @@ from PIL import Image
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.painter import parse_scene, render
-from imagechat.core.providers.base import STYLES, GenerationRequest, Progress, no_progress
+from imagechat.core.providers.base import Progress, no_progress
+from imagechat.core.request import ImageRequest
+from imagechat.core.styles import STYLES
 from imagechat.core.providers.offline import OfflineProvider
 
 SMALL = 256
@@ -167,14 +169,14 @@ def test_colour_word_bends_the_palette():
 
 def test_style_named_in_prompt_is_used_and_request_style_wins():
     provider = OfflineProvider()
-    assert provider._validate(GenerationRequest(prompt="a watercolor boat", width=64, height=64)) == "watercolor"
-    assert provider._validate(GenerationRequest(prompt="a watercolor boat", style="cartoon", width=64, height=64)) == "cartoon"
-    assert provider._validate(GenerationRequest(prompt="a boat", width=64, height=64)) == "photorealistic"
+    assert provider._validate(ImageRequest(prompt="a watercolor boat", width=64, height=64)) == "watercolor"
+    assert provider._validate(ImageRequest(prompt="a watercolor boat", style="cartoon", width=64, height=64)) == "cartoon"
+    assert provider._validate(ImageRequest(prompt="a boat", width=64, height=64)) == "photorealistic"
 
 
 # ---------------------------------------------------------------- provider contract
 
-async def run(request: GenerationRequest):
+async def run(request: ImageRequest):
     events: list[Progress] = []
 
     async def cb(p: Progress) -> None:
@@ -186,13 +188,13 @@ async def run(request: GenerationRequest):
 
 @pytest.mark.parametrize("w, h", [(1024, 1024), (1792, 1024), (1024, 1792)])
 async def test_big_sizes(w, h):
-    result, _ = await run(GenerationRequest(prompt="a city skyline at night", width=w, height=h, seed=5))
+    result, _ = await run(ImageRequest(prompt="a city skyline at night", width=w, height=h, seed=5))
     im = decode(result.images[0].data)
     assert im.format == "PNG" and im.size == (w, h) and im.mode == "RGB"
 
 
 async def test_progress_is_monotonic_staged_and_ends_at_100():
-    result, events = await run(GenerationRequest(prompt="a lighthouse on the sea in a storm", width=SMALL,
+    result, events = await run(ImageRequest(prompt="a lighthouse on the sea in a storm", width=SMALL,
                                                  height=SMALL, seed=9))
     pcts = [e.percent for e in events]
     assert pcts == sorted(pcts) and pcts[-1] == 100 and pcts[0] < 10
@@ -205,7 +207,7 @@ async def test_progress_is_monotonic_staged_and_ends_at_100():
 
 
 async def test_two_images_differ_and_progress_covers_both():
-    result, events = await run(GenerationRequest(prompt="hills", n=2, width=SMALL, height=SMALL, seed=11))
+    result, events = await run(ImageRequest(prompt="hills", n=2, width=SMALL, height=SMALL, seed=11))
     assert [i.seed for i in result.images] == [11, 12]
     a, b = (np.asarray(decode(i.data), np.int16) for i in result.images)
     assert np.abs(a - b).mean() > 5
@@ -214,10 +216,10 @@ async def test_two_images_differ_and_progress_covers_both():
 
 
 async def test_random_seed_is_reported_and_reproduces_the_image():
-    result, _ = await run(GenerationRequest(prompt="dunes at sunset", width=128, height=128))
+    result, _ = await run(ImageRequest(prompt="dunes at sunset", width=128, height=128))
     img = result.images[0]
     assert isinstance(img.seed, int)
-    again, _ = await run(GenerationRequest(prompt="dunes at sunset", width=128, height=128, seed=img.seed))
+    again, _ = await run(ImageRequest(prompt="dunes at sunset", width=128, height=128, seed=img.seed))
     assert again.images[0].data == img.data
 
 
@@ -238,7 +240,7 @@ async def test_rendering_does_not_block_the_event_loop():
     async def cb(p: Progress) -> None:
         threads.add(threading.get_ident())
 
-    await OfflineProvider().generate(GenerationRequest(prompt="a forest", width=512, height=512, seed=1), cb)
+    await OfflineProvider().generate(ImageRequest(prompt="a forest", width=512, height=512, seed=1), cb)
     stop.set()
     await t
     assert ticks > 20  # the loop kept running while the painter worked
@@ -247,7 +249,7 @@ async def test_rendering_does_not_block_the_event_loop():
 
 def test_estimate_cost_and_capabilities():
     p = OfflineProvider()
-    assert p.estimate_cost(GenerationRequest(prompt="x")) == 0.0
+    assert p.estimate_cost(ImageRequest(prompt="x")) == 0.0
     caps = p.capabilities
     assert {(1024, 1024), (1792, 1024), (1024, 1792)} <= set(caps.sizes)
     assert caps.styles == STYLES and caps.max_n == 4 and not caps.edits and caps.previews
@@ -259,14 +261,14 @@ def test_estimate_cost_and_capabilities():
     {"style": "cubism"}, {"source_image": b"x"}, {"prompt": "   "}, {"output_format": "gif"},
 ])
 async def test_invalid_requests_are_refused_with_a_user_message(kwargs):
-    req = GenerationRequest(**{"prompt": "hills", "width": 64, "height": 64, **kwargs})
+    req = ImageRequest(**{"prompt": "hills", "width": 64, "height": 64, **kwargs})
     with pytest.raises(InvalidRequest) as err:
         await OfflineProvider().generate(req, no_progress)
     assert err.value.user_message
 
 
 async def test_other_output_formats():
-    result, _ = await run(GenerationRequest(prompt="hills", width=64, height=64, seed=1, output_format="webp"))
+    result, _ = await run(ImageRequest(prompt="hills", width=64, height=64, seed=1, output_format="webp"))
     assert decode(result.images[0].data).format == "WEBP"
 
 

@@ -1,6 +1,11 @@
-"""The engine registry: configuration picks one engine; callers never import an engine directly."""
+"""The engine registry: configuration picks one engine; callers never import an engine directly.
+
+Engines are built once per process and settings (an OpenAI engine holds an HTTP connection pool)
+and closed by `close_all()` when the process stops (the worker's shutdown hook, the app's lifespan)."""
 
 from __future__ import annotations
+
+import threading
 
 from imagechat.core.errors import EngineUnavailable
 from imagechat.core.providers.base import ImageProvider
@@ -8,10 +13,11 @@ from imagechat.settings import Settings, get_settings
 
 ENGINES = ("offline", "openai", "diffusers")
 
+_built: dict[str, tuple[Settings, ImageProvider]] = {}
+_lock = threading.Lock()
 
-def get_provider(name: str | None = None, settings: Settings | None = None) -> ImageProvider:
-    settings = settings or get_settings()
-    name = name or settings.resolved_engine()
+
+def _build(name: str, settings: Settings) -> ImageProvider:
     if name == "offline":
         from imagechat.core.providers.offline import OfflineProvider
 
@@ -26,4 +32,27 @@ def get_provider(name: str | None = None, settings: Settings | None = None) -> I
         from imagechat.core.providers.diffusers_engine import DiffusersProvider
 
         return DiffusersProvider(settings)
-    raise EngineUnavailable(f"Unknown image engine {name!r}; choose one of {', '.join(ENGINES)}.")
+    raise EngineUnavailable(f"Unknown image engine {str(name)[:40]!r}; choose one of {', '.join(ENGINES)}.")
+
+
+def get_provider(name: str | None = None, settings: Settings | None = None) -> ImageProvider:
+    """The process's engine `name` (default: the configured one), built on first use."""
+    settings = settings or get_settings()
+    name = name or settings.resolved_engine()
+    with _lock:
+        cached = _built.get(name)
+        if cached is not None and cached[0] is settings:
+            return cached[1]
+    provider = _build(name, settings)
+    with _lock:
+        _built[name] = (settings, provider)  # new settings (tests) replace the engine built for the old ones
+    return provider
+
+
+async def close_all() -> None:
+    """Close every engine this process built (network pools); later calls build new ones."""
+    with _lock:
+        providers = [provider for _, provider in _built.values()]
+        _built.clear()
+    for provider in providers:
+        await provider.aclose()

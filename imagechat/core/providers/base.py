@@ -1,36 +1,22 @@
-"""The engine protocol: every image engine declares what it can do and reports real progress."""
+"""The engine protocol: every image engine declares what it can do, owns its size rule and reports
+real progress."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
-STYLES = ("photorealistic", "watercolor", "cartoon", "abstract", "oil painting", "pixel art", "sketch", "neon")
+from imagechat.core.request import ImageRequest
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    sizes: tuple[tuple[int, int], ...]
+    sizes: tuple[tuple[int, int], ...]  # presets offered in the UI; accepts_size may take more
     styles: tuple[str, ...]
     max_n: int
     edits: bool
     previews: bool  # streams real intermediate images
     output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    prompt: str
-    style: str | None = None
-    width: int = 1024
-    height: int = 1024
-    n: int = 1
-    seed: int | None = None
-    quality: str = "auto"
-    output_format: str = "png"
-    # For edits: the previous image's bytes (any Pillow-readable format).
-    source_image: bytes | None = None
-    user: str | None = None  # opaque end-user id passed to the API for abuse tracking
 
 
 @dataclass
@@ -64,11 +50,36 @@ class ImageProvider(Protocol):
     model: str  # human-readable model / engine description stored in metadata
     capabilities: Capabilities
 
-    def estimate_cost(self, request: GenerationRequest) -> float:
+    def accepts_size(self, width: int, height: int) -> bool:
+        """True when this engine can make exactly width x height."""
+
+    def closest_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size this engine makes that is nearest in shape (then area) to the one asked for."""
+
+    def estimate_cost(self, request: ImageRequest) -> float:
         """Upper bound in USD, reserved from the budget before the engine runs."""
 
-    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+    async def generate(self, request: ImageRequest, on_progress: ProgressCallback) -> GenerationResult:
         """Generate request.n images (or edit request.source_image when it is set)."""
+
+    async def aclose(self) -> None:
+        """Release network clients and models; called once when the process stops."""
+
+
+def closest_preset(sizes: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int]:
+    """For engines with a fixed size list: nearest in shape, then in area."""
+    if (width, height) in sizes:
+        return width, height
+    want = width / max(1, height)
+    return min(sizes, key=lambda s: (abs(s[0] / s[1] - want), abs(s[0] * s[1] - width * height)))
+
+
+def fit_to_grid(width: int, height: int, min_side: int, max_side: int, step: int) -> tuple[int, int]:
+    """For engines that take any size on a grid: the same shape, scaled into range, rounded to the step."""
+    width, height = max(1, int(width)), max(1, int(height))
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, min_side / min(width, height))
+    return tuple(min(max_side, max(min_side, round(side * scale / step) * step)) for side in (width, height))
 
 
 async def no_progress(_: Progress) -> None:

@@ -17,17 +17,11 @@ from typing import Any, Callable
 
 from PIL import Image, ImageOps
 
-from imagechat.core import images as codec
+from imagechat.core import codec
 from imagechat.core.errors import ContentRefused, EngineUnavailable, InvalidRequest
-from imagechat.core.providers.base import (
-    STYLES,
-    Capabilities,
-    GeneratedImage,
-    GenerationRequest,
-    GenerationResult,
-    Progress,
-    ProgressCallback,
-)
+from imagechat.core.providers.base import Capabilities, fit_to_grid, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.request import ImageRequest
+from imagechat.core.styles import STYLES, styled_prompt
 from imagechat.settings import Settings
 
 INSTALL_HINT = "Stable Diffusion needs the optional extra: pip install -r requirements-sd.txt"
@@ -35,21 +29,11 @@ MODEL_HINT = "DIFFUSERS_MODEL_PATH is not set or is not a diffusers model folder
 
 # SD 1.x is trained at 512, SD 2.x at 768; 1024 works with fine-tunes. 64x64 keeps tests and smoke checks fast.
 SIZES = ((512, 512), (512, 768), (768, 512), (768, 768), (1024, 1024), (64, 64))
-MIN_SIDE, MAX_SIDE = 64, 2048
+MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 8
 MAX_N = 4
 EDIT_STRENGTH = 0.6  # how far an edit may move from the source image (0 = unchanged, 1 = ignore it)
 PREVIEWS_PER_IMAGE = 4
 PREVIEW_MAX_PX = 512
-STYLE_SUFFIX = {
-    "photorealistic": "photorealistic, highly detailed photograph",
-    "watercolor": "watercolor painting",
-    "cartoon": "cartoon illustration",
-    "abstract": "abstract art",
-    "oil painting": "oil painting",
-    "pixel art": "pixel art",
-    "sketch": "pencil sketch",
-    "neon": "neon lights, glowing colors",
-}
 # Linear map from SD 1.x latent channels to RGB: a preview without running the VAE decoder.
 _LATENT_RGB = ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350),
                (-0.2829, 0.1762, 0.2721), (-0.2120, -0.2616, -0.7177))
@@ -110,12 +94,6 @@ def load_pipeline(path: str) -> _Loaded:
             pipe.set_progress_bar_config(disable=True)
             _cache[key] = _Loaded(pipe)
         return _cache[key]
-
-
-def styled_prompt(prompt: str, style: str | None) -> str:
-    if not style:
-        return prompt
-    return f"{prompt}, {STYLE_SUFFIX.get(style, style + ' style')}"
 
 
 def steps_for(quality: str, configured: int) -> int:
@@ -181,10 +159,21 @@ class DiffusersProvider:
         self._path = path
         self.model = Path(path).resolve().name
 
-    def estimate_cost(self, request: GenerationRequest) -> float:
+    @staticmethod
+    def accepts_size(width: int, height: int) -> bool:
+        return all(MIN_SIDE <= v <= MAX_SIDE and v % SIZE_STEP == 0 for v in (width, height))
+
+    @staticmethod
+    def closest_size(width: int, height: int) -> tuple[int, int]:
+        return fit_to_grid(width, height, MIN_SIDE, MAX_SIDE, SIZE_STEP)
+
+    async def aclose(self) -> None:
+        return None  # loaded pipelines are shared by every provider object of this process
+
+    def estimate_cost(self, request: ImageRequest) -> float:
         return 0.0  # local compute
 
-    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+    async def generate(self, request: ImageRequest, on_progress: ProgressCallback) -> GenerationResult:
         self._check(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**63)
         steps = steps_for(request.quality, self.steps)
@@ -217,15 +206,15 @@ class DiffusersProvider:
         return GenerationResult(images=produced, engine=self.name, model=self.model, cost_usd=0.0,
                                 usage={"steps": steps, "images": request.n})
 
-    def _check(self, request: GenerationRequest) -> None:
+    def _check(self, request: ImageRequest) -> None:
         w, h = request.width, request.height
-        if w % 8 or h % 8 or not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-            raise InvalidRequest(f"Stable Diffusion needs sides that are multiples of 8 between {MIN_SIDE} "
+        if not self.accepts_size(w, h):
+            raise InvalidRequest(f"Stable Diffusion needs sides that are multiples of {SIZE_STEP} between {MIN_SIDE} "
                                  f"and {MAX_SIDE} pixels, not {w}x{h}.")
         if not 1 <= request.n <= MAX_N:
             raise InvalidRequest(f"Stable Diffusion makes 1 to {MAX_N} images at a time.")
 
-    def _run(self, request: GenerationRequest, seed: int, steps: int,
+    def _run(self, request: ImageRequest, seed: int, steps: int,
              report: Callable[[Progress], None], stop: threading.Event) -> list[GeneratedImage]:
         """Runs in a worker thread: blocking torch code lives only here."""
         try:

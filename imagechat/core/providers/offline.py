@@ -12,15 +12,9 @@ import threading
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.painter import parse_scene, render
-from imagechat.core.providers.base import (
-    STYLES,
-    Capabilities,
-    GeneratedImage,
-    GenerationRequest,
-    GenerationResult,
-    Progress,
-    ProgressCallback,
-)
+from imagechat.core.providers.base import Capabilities, fit_to_grid, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.request import ImageRequest
+from imagechat.core.styles import STYLES, check_style
 
 MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 16
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
@@ -48,10 +42,17 @@ class OfflineProvider:
     def accepts_size(width: int, height: int) -> bool:
         return all(MIN_SIDE <= v <= MAX_SIDE and v % SIZE_STEP == 0 for v in (width, height))
 
-    def estimate_cost(self, request: GenerationRequest) -> float:
+    @staticmethod
+    def closest_size(width: int, height: int) -> tuple[int, int]:
+        return fit_to_grid(width, height, MIN_SIDE, MAX_SIDE, SIZE_STEP)
+
+    async def aclose(self) -> None:
+        return None
+
+    def estimate_cost(self, request: ImageRequest) -> float:
         return 0.0
 
-    def _validate(self, request: GenerationRequest) -> str:
+    def _validate(self, request: ImageRequest) -> str:
         if not request.prompt or not request.prompt.strip():
             raise InvalidRequest("Please describe the picture you want.")
         if request.source_image is not None:
@@ -64,12 +65,9 @@ class OfflineProvider:
             raise InvalidRequest(f"The offline painter makes 1 to {self.capabilities.max_n} images at a time.")
         if request.output_format not in OUTPUT_FORMATS:
             raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
-        style = (request.style or "").strip().lower() or None
-        if style is not None and style not in STYLES:
-            raise InvalidRequest(f"Unknown style {request.style!r}. Choose one of: {', '.join(STYLES)}.")
-        return style or parse_scene(request.prompt).style_hint or "photorealistic"
+        return check_style(request.style) or parse_scene(request.prompt).style_hint or "photorealistic"
 
-    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+    async def generate(self, request: ImageRequest, on_progress: ProgressCallback) -> GenerationResult:
         style = self._validate(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         loop = asyncio.get_running_loop()

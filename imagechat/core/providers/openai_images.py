@@ -34,15 +34,10 @@ from imagechat.core.errors import (
     TransientEngineError,
 )
 from imagechat.core.providers import openai_pricing as pricing
-from imagechat.core.providers.base import (
-    STYLES,
-    Capabilities,
-    GeneratedImage,
-    GenerationRequest,
-    GenerationResult,
-    Progress,
-    ProgressCallback,
-)
+from imagechat.core.providers.openai_client import make_client
+from imagechat.core.providers.base import Capabilities, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.request import ImageRequest
+from imagechat.core.styles import STYLES, check_style, styled_prompt
 from imagechat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,16 +50,6 @@ OUTPUT_FORMATS = ("png", "jpeg", "webp")
 API_MAX_N = 10
 REFUSAL_CODES = {"moderation_blocked", "content_policy_violation"}
 REFUSED = "Your request was declined by the image service's safety system. Try rephrasing the prompt."
-STYLE_PHRASES = {
-    "photorealistic": "as a photorealistic photograph with natural light",
-    "watercolor": "in a watercolor painting style",
-    "cartoon": "in a cartoon style with bold outlines and flat colours",
-    "abstract": "as an abstract artwork of shapes and colour",
-    "oil painting": "in an oil painting style with visible brush strokes",
-    "pixel art": "as pixel art",
-    "sketch": "as a pencil sketch",
-    "neon": "in a glowing neon style",
-}
 _UPLOAD_TYPES = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 
 
@@ -99,13 +84,6 @@ def _flexible_ok(w: int, h: int) -> bool:
             and max(w, h) <= MAX_EDGE and MIN_PIXELS <= w * h <= MAX_PIXELS)
 
 
-def styled_prompt(prompt: str, style: str | None) -> str:
-    """GPT image models have no style parameter: the style is said in words."""
-    if not style:
-        return prompt.strip()
-    return f"{prompt.strip().rstrip('.')}, {STYLE_PHRASES[style]}."
-
-
 class OpenAIProvider:
     name = "openai"
 
@@ -116,12 +94,7 @@ class OpenAIProvider:
         self.model = settings.openai_image_model
         self._secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         self._owns_client = client is None
-        self._client = client or openai.AsyncOpenAI(
-            api_key=self._secret,
-            base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout_s,
-            max_retries=settings.openai_max_retries,
-        )
+        self._client = client or make_client(settings)
         sizes = STANDARD_SIZES + (WIDE_SIZES if flexible_sizes(self.model) else ())
         self.capabilities = Capabilities(
             sizes=sizes,
@@ -140,21 +113,26 @@ class OpenAIProvider:
         if self._owns_client:
             await self._client.close()
 
-    def map_size(self, width: int, height: int) -> tuple[int, int]:
+    def accepts_size(self, width: int, height: int) -> bool:
+        if flexible_sizes(self.model):
+            return _flexible_ok(width, height)
+        return (width, height) in STANDARD_SIZES
+
+    def closest_size(self, width: int, height: int) -> tuple[int, int]:
         return map_size(self.model, width, height)
 
-    def estimate_cost(self, request: GenerationRequest) -> float:
-        width, height = self.map_size(request.width, request.height)
+    def estimate_cost(self, request: ImageRequest) -> float:
+        width, height = self.closest_size(request.width, request.height)
         return pricing.estimate_upper_bound(
             self.model, quality=request.quality, width=width, height=height, n=max(1, request.n),
-            prompt=styled_prompt(request.prompt, _style(request.style)),
+            prompt=styled_prompt(request.prompt, check_style(request.style)),
             input_images=1 if request.source_image is not None else 0,
         )
 
     # ---- generation ----
-    async def generate(self, request: GenerationRequest, on_progress: ProgressCallback) -> GenerationResult:
+    async def generate(self, request: ImageRequest, on_progress: ProgressCallback) -> GenerationResult:
         style = self._validate(request)
-        width, height = self.map_size(request.width, request.height)
+        width, height = self.closest_size(request.width, request.height)
         args: dict = {
             "model": self.model,
             "prompt": styled_prompt(request.prompt, style),
@@ -228,7 +206,7 @@ class OpenAIProvider:
         return images, usage, response.quality
 
     # ---- validation and errors ----
-    def _validate(self, request: GenerationRequest) -> str | None:
+    def _validate(self, request: ImageRequest) -> str | None:
         if not request.prompt or not request.prompt.strip():
             raise InvalidRequest("Please describe the picture you want.")
         if len(request.prompt) > self.settings.max_prompt_chars:
@@ -239,7 +217,7 @@ class OpenAIProvider:
             raise InvalidRequest(f"Unknown quality {request.quality!r}; choose one of {', '.join(QUALITIES)}.")
         if request.output_format not in OUTPUT_FORMATS:
             raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
-        return _style(request.style)
+        return check_style(request.style)
 
     def _status_error(self, err: openai.APIStatusError) -> ImagechatError:
         status, code = err.status_code, getattr(err, "code", None)
@@ -275,12 +253,6 @@ class OpenAIProvider:
             text = text.replace(self._secret, "[redacted]")
         return re.sub(r"sk-[A-Za-z0-9_\-*]{6,}", "sk-[redacted]", text)[:500]
 
-
-def _style(style: str | None) -> str | None:
-    style = (style or "").strip().lower() or None
-    if style is not None and style not in STYLES:
-        raise InvalidRequest(f"Unknown style {style!r}. Choose one of: {', '.join(STYLES)}.")
-    return style
 
 
 def _message(err: openai.APIError) -> str:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, PngImagePlugin
 
-from imagechat.core import images
+from imagechat.core import codec
 from imagechat.core.errors import InvalidImage
 
 FORMATS = ["png", "jpeg", "webp"]
@@ -50,7 +50,7 @@ def png_header_only(w: int, h: int, color_type: int = 2) -> bytes:
 @st.composite
 def sizes(draw, max_side: int = 48, min_side: int = 1):
     w = draw(st.integers(min_side, max_side))
-    h = draw(st.integers(max(min_side, -(-w // images.MAX_ASPECT)), min(max_side, w * images.MAX_ASPECT)))
+    h = draw(st.integers(max(min_side, -(-w // codec.MAX_ASPECT)), min(max_side, w * codec.MAX_ASPECT)))
     return w, h
 
 
@@ -88,24 +88,24 @@ seeds = st.integers(0, 2**32 - 1)
 
 @given(st.binary(max_size=4096))
 def test_base64_round_trip(data):
-    text = images.to_b64(data)
+    text = codec.to_b64(data)
     assert text.isascii()
-    assert images.from_b64(text) == data
+    assert codec.from_b64(text) == data
 
 
 @given(st.binary(min_size=1, max_size=256))
 def test_sha256_is_stable_and_standard(data):
-    assert images.sha256_hex(data) == images.sha256_hex(bytes(data)) == hashlib.sha256(data).hexdigest()
+    assert codec.sha256_hex(data) == codec.sha256_hex(bytes(data)) == hashlib.sha256(data).hexdigest()
 
 
 def test_sha256_known_vector():
-    assert images.sha256_hex(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert codec.sha256_hex(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 @pytest.mark.parametrize("text", ["abc$", "not base64!", "QUJD=", "QUJ", "QU JD", "é==", "QUI=QUI=", "QUJ=\n"])
 def test_from_b64_is_strict(text):
     with pytest.raises(InvalidImage, match="not valid Base64") as info:
-        images.from_b64(text)
+        codec.from_b64(text)
     assert info.value.code == "invalid_base64"
 
 
@@ -115,7 +115,7 @@ def test_from_b64_is_strict(text):
 @given(size=sizes(), mode=modes, seed=seeds)
 def test_png_round_trip_is_pixel_exact(size, mode, seed):
     src = noise_image(*size, mode, seed)
-    out = decode(images.convert(encode(src), "png"))
+    out = decode(codec.convert(encode(src), "png"))
     assert out.format == "PNG" and out.mode == mode
     assert np.array_equal(np.asarray(out), np.asarray(src))
 
@@ -124,7 +124,7 @@ def test_png_round_trip_is_pixel_exact(size, mode, seed):
 @given(size=sizes(), mode=modes, seed=seeds)
 def test_lossless_webp_round_trip_is_pixel_exact(size, mode, seed):
     src = noise_image(*size, mode, seed)
-    out = decode(images.convert(encode(src), "webp", lossless=True))
+    out = decode(codec.convert(encode(src), "webp", lossless=True))
     assert out.format == "WEBP"
     # WebP has no greyscale mode: L comes back as RGB with R=G=B, which converts back to L exactly.
     assert np.array_equal(np.asarray(out.convert(mode)), np.asarray(src))
@@ -137,7 +137,7 @@ def test_lossy_round_trip_keeps_size_and_stays_close(size, mode, seed, fmt, qual
     # min_side=16: both codecs subsample chroma over 2x2 blocks and code 8x8 or larger blocks, so tiny
     # images with steep colour gradients are not what this bound is about.
     src = smooth_image(*size, mode, seed)
-    out = decode(images.convert(encode(src), fmt, quality=quality))
+    out = decode(codec.convert(encode(src), fmt, quality=quality))
     assert out.size == src.size
     if fmt != "webp":
         assert out.mode in ("L", "RGB")  # JPEG: alpha flattened away
@@ -150,18 +150,18 @@ def test_lossy_round_trip_keeps_size_and_stays_close(size, mode, seed, fmt, qual
        b=st.sampled_from(FORMATS + ["jpg"]))
 def test_chained_conversions_keep_dimensions(size, mode, seed, a, b):
     src = encode(smooth_image(*size, mode, seed))
-    out = images.convert(images.convert(src, a), b)
-    info = images.inspect(out)
+    out = codec.convert(codec.convert(src, a), b)
+    info = codec.inspect(out)
     assert (info.width, info.height) == size
-    assert info.format == images.normalize_format(b)
-    assert info.mime == images.MIME[info.format]
+    assert info.format == codec.normalize_format(b)
+    assert info.mime == codec.MIME[info.format]
 
 
 @CODEC
 @given(size=sizes(max_side=400), mode=modes, seed=seeds, max_px=st.integers(16, 128))
 def test_thumbnail_fits_and_keeps_aspect(size, mode, seed, max_px):
     w, h = size
-    thumb = decode(images.thumbnail(encode(smooth_image(w, h, mode, seed)), max_px=max_px))
+    thumb = decode(codec.thumbnail(encode(smooth_image(w, h, mode, seed)), max_px=max_px))
     tw, th = thumb.size
     assert thumb.format == "WEBP"
     assert max(tw, th) <= max_px
@@ -178,7 +178,7 @@ def test_thumbnail_fits_and_keeps_aspect(size, mode, seed, max_px):
 def test_jpeg_flattens_transparency_on_white():
     src = Image.new("RGBA", (16, 8), (255, 0, 0, 0))
     src.paste((0, 0, 255, 255), (0, 0, 8, 8))
-    out = np.asarray(decode(images.convert(encode(src), "jpeg")).convert("RGB"), dtype=int)
+    out = np.asarray(decode(codec.convert(encode(src), "jpeg")).convert("RGB"), dtype=int)
     assert out[:, 12:].min() >= 245  # the transparent half is white, not red or black
     assert out[:, :4, 2].mean() > 200 and out[:, :4, 0].mean() < 50  # the opaque half stays blue
 
@@ -188,7 +188,7 @@ def test_palette_transparency_survives_png_and_webp():
     src.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     data = encode(src, transparency=1)
     for fmt in ("png", "webp"):
-        out = decode(images.convert(data, fmt))
+        out = decode(codec.convert(data, fmt))
         assert out.mode == "RGBA" and out.getchannel("A").getextrema() == (0, 0)
 
 
@@ -197,10 +197,10 @@ def test_metadata_is_stripped_but_orientation_applied():
     exif[0x0112] = 6  # rotate 90 degrees when displayed
     exif[0x010F] = "SecretCam"
     src = encode(smooth_image(40, 20, "RGB", 1), "JPEG", exif=exif.tobytes(), comment=b"private note")
-    info = images.inspect(src)
+    info = codec.inspect(src)
     assert (info.width, info.height) == (20, 40)
     for fmt in FORMATS:
-        data = images.convert(src, fmt)
+        data = codec.convert(src, fmt)
         assert b"SecretCam" not in data and b"private note" not in data
         out = decode(data)
         assert out.size == (20, 40)
@@ -213,7 +213,7 @@ def test_png_text_chunks_are_stripped_and_icc_kept():
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     src = encode(noise_image(8, 8, "RGB", 3), pnginfo=meta, icc_profile=icc)
     for fmt in FORMATS:
-        out = decode(images.convert(src, fmt))
+        out = decode(codec.convert(src, fmt))
         assert "Comment" not in out.info
         assert out.info.get("icc_profile") == icc
 
@@ -221,20 +221,20 @@ def test_png_text_chunks_are_stripped_and_icc_kept():
 def test_icc_profile_dropped_when_colour_space_changes():
     grey_icc = b"\0" * 16 + b"GRAY" + b"\0" * 108  # only the header's colour-space field matters here
     src = encode(noise_image(8, 8, "L", 3), icc_profile=grey_icc)
-    assert decode(images.convert(src, "png")).info.get("icc_profile") == grey_icc  # still greyscale
-    assert "icc_profile" not in decode(images.convert(src, "webp")).info  # WebP made it RGB
+    assert decode(codec.convert(src, "png")).info.get("icc_profile") == grey_icc  # still greyscale
+    assert "icc_profile" not in decode(codec.convert(src, "webp")).info  # WebP made it RGB
 
 
 @pytest.mark.parametrize("kind", ["GIF", "BMP"])
 def test_gif_and_bmp_are_accepted_as_inputs(kind):
     src = encode(smooth_image(30, 20, "RGB", 5), kind)
-    assert images.inspect(src).format == kind.lower()
-    assert decode(images.convert(src, "png")).size == (30, 20)
+    assert codec.inspect(src).format == kind.lower()
+    assert decode(codec.convert(src, "png")).size == (30, 20)
 
 
 def test_cmyk_jpeg_becomes_rgb():
     src = encode(Image.new("CMYK", (12, 6), (0, 255, 255, 0)), "JPEG")  # pure red in ink
-    out = decode(images.convert(src, "png"))
+    out = decode(codec.convert(src, "png"))
     assert out.mode == "RGB" and out.size == (12, 6)
     r, g, b = np.asarray(out, dtype=int).reshape(-1, 3).mean(0)
     assert r > 200 and g < 60 and b < 60
@@ -243,21 +243,21 @@ def test_cmyk_jpeg_becomes_rgb():
 def test_sixteen_bit_greyscale_is_scaled_not_clipped():
     arr = np.full((4, 4), 32768, dtype=np.uint16)  # mid grey in 16 bits
     src = Image.frombytes("I;16", (4, 4), arr.astype("<u2").tobytes())
-    out = decode(images.convert(encode(src), "png"))
+    out = decode(codec.convert(encode(src), "png"))
     assert out.mode == "L" and 120 <= np.asarray(out).mean() <= 136
 
 
 @pytest.mark.parametrize("name,canonical,ext", [("PNG", "png", "png"), ("jpg", "jpeg", "jpg"),
                                                 (" .JPEG ", "jpeg", "jpg"), ("WebP", "webp", "webp")])
 def test_format_names(name, canonical, ext):
-    assert images.normalize_format(name) == canonical
-    assert images.extension(name) == ext
+    assert codec.normalize_format(name) == canonical
+    assert codec.extension(name) == ext
 
 
 @pytest.mark.parametrize("name", ["tiff", "gif", "", "png2"])
 def test_unknown_format_lists_the_supported_ones(name):
     with pytest.raises(InvalidImage, match="png, jpeg, webp") as info:
-        images.convert(encode(noise_image(4, 4, "RGB", 0)), name)
+        codec.convert(encode(noise_image(4, 4, "RGB", 0)), name)
     assert info.value.code == "unsupported_format"
 
 
@@ -299,10 +299,10 @@ BAD_INPUTS = {
 def test_bad_inputs_raise_invalid_image(name, call):
     data, message, code = BAD_INPUTS[name]
     fns = {
-        "inspect": lambda: images.inspect(data),
-        "convert": lambda: images.convert(data, "webp"),
-        "thumbnail": lambda: images.thumbnail(data),
-        "prepare": lambda: images.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=320,
+        "inspect": lambda: codec.inspect(data),
+        "convert": lambda: codec.convert(data, "webp"),
+        "thumbnail": lambda: codec.thumbnail(data),
+        "prepare": lambda: codec.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=320,
                                                       max_pixels=40_000_000),
     }
     with warnings.catch_warnings():
@@ -315,7 +315,7 @@ def test_bad_inputs_raise_invalid_image(name, call):
 
 def test_invalid_base64_table_entry():
     with pytest.raises(InvalidImage, match="not valid Base64"):
-        images.from_b64(base64.b64encode(encode(noise_image(4, 4, "RGB", 0))).decode()[:-3] + "*==")
+        codec.from_b64(base64.b64encode(encode(noise_image(4, 4, "RGB", 0))).decode()[:-3] + "*==")
 
 
 def test_pixel_limit_is_checked_from_the_header_before_decoding():
@@ -324,14 +324,14 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(InvalidImage, match=r"10000x10000 pixels is more than the 40 megapixel limit"):
-            images.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=320, max_pixels=40_000_000)
+            codec.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=320, max_pixels=40_000_000)
         with pytest.raises(InvalidImage, match="too large"):  # default limit: Pillow's own
-            images.inspect(data)
+            codec.inspect(data)
     # A small real image passes a limit it fits and fails one it does not.
     ok = encode(noise_image(100, 100, "RGB", 0))
-    assert images.inspect(ok, max_pixels=10_000).width == 100
+    assert codec.inspect(ok, max_pixels=10_000).width == 100
     with pytest.raises(InvalidImage, match="100x100 pixels is more than"):
-        images.inspect(ok, max_pixels=9_999)
+        codec.inspect(ok, max_pixels=9_999)
 
 
 # ---------------------------------------------------------------- storage
@@ -341,27 +341,27 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding():
 def test_prepare_for_storage(fmt, mode):
     src_im = smooth_image(300, 120, mode, 11)
     src = encode(src_im)
-    stored = images.prepare_for_storage(src, fmt=fmt, quality=90, thumb_px=64, max_pixels=40_000_000)
+    stored = codec.prepare_for_storage(src, fmt=fmt, quality=90, thumb_px=64, max_pixels=40_000_000)
     assert (stored.width, stored.height) == (300, 120)
-    assert stored.mime == images.MIME[fmt]
+    assert stored.mime == codec.MIME[fmt]
     assert stored.byte_size == len(stored.data)
     assert stored.sha256 == hashlib.sha256(stored.data).hexdigest()
-    assert images.from_b64(stored.data_b64) == stored.data
-    assert images.from_b64(stored.thumb_b64) == stored.thumb
-    info = images.inspect(stored.data)
+    assert codec.from_b64(stored.data_b64) == stored.data
+    assert codec.from_b64(stored.thumb_b64) == stored.thumb
+    info = codec.inspect(stored.data)
     assert (info.format, info.width, info.height) == (fmt, 300, 120)
     thumb = decode(stored.thumb)
     assert thumb.format == "WEBP" and thumb.size == (64, 26)
     if fmt == "png":  # lossless storage keeps every pixel
         assert np.array_equal(np.asarray(decode(stored.data)), np.asarray(src_im))
     # deterministic: the same input stores the same bytes, so sha256 can detect duplicates
-    again = images.prepare_for_storage(src, fmt=fmt, quality=90, thumb_px=64, max_pixels=40_000_000)
+    again = codec.prepare_for_storage(src, fmt=fmt, quality=90, thumb_px=64, max_pixels=40_000_000)
     assert again.sha256 == stored.sha256 and again.thumb == stored.thumb
 
 
 def test_stored_webp_is_much_smaller_than_png_for_photo_like_images():
     src = encode(smooth_image(256, 256, "RGB", 2))
-    stored = images.prepare_for_storage(src, fmt="webp", quality=90, thumb_px=320, max_pixels=40_000_000)
+    stored = codec.prepare_for_storage(src, fmt="webp", quality=90, thumb_px=320, max_pixels=40_000_000)
     assert stored.byte_size < len(src) / 2
     assert decode(stored.thumb).size == (256, 256)  # smaller than thumb_px: not enlarged
 
@@ -371,7 +371,7 @@ def test_concurrent_storage_matches_sequential():
     from concurrent.futures import ThreadPoolExecutor
 
     inputs = [encode(smooth_image(200 + 10 * i, 150, mode, i)) for i, mode in enumerate(["RGB", "RGBA", "L"] * 2)]
-    run = lambda data: images.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=100,  # noqa: E731
+    run = lambda data: codec.prepare_for_storage(data, fmt="webp", quality=90, thumb_px=100,  # noqa: E731
                                                   max_pixels=40_000_000)
     expected = [(s.sha256, s.thumb) for s in map(run, inputs)]
     with ThreadPoolExecutor(6) as pool:
@@ -380,4 +380,4 @@ def test_concurrent_storage_matches_sequential():
 
 def test_quality_out_of_range_is_a_programming_error():
     with pytest.raises(ValueError, match="quality"):
-        images.convert(encode(noise_image(4, 4, "RGB", 0)), "webp", quality=0)
+        codec.convert(encode(noise_image(4, 4, "RGB", 0)), "webp", quality=0)

@@ -1,0 +1,36 @@
+"""What the parser and the tool path decide: an image request, or a text reply to show instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from imagechat.core.intents.sizes import SQUARE
+from imagechat.core.request import ImageRequest
+
+
+@dataclass(frozen=True)
+class ImageIntent:
+    action: Literal["generate", "edit", "variations"]
+    # Always a complete description, so an engine that cannot edit can simply regenerate from it.
+    request: ImageRequest
+    source: Literal["last"] | None = None  # "last": an engine that can edit starts from the last image
+    note: str | None = None  # shown to the user, e.g. when n was capped
+    preface: str = ""  # what the chat model said before its tool call; the parser leaves it empty
+
+
+@dataclass(frozen=True)
+class TextReply:
+    message: str
+
+
+@dataclass
+class ChatContext:
+    last_prompt: str | None = None
+    last_style: str | None = None
+    last_width: int = SQUARE[0]
+    last_height: int = SQUARE[1]
+    has_last_image: bool = False
+
+
+Decision = ImageIntent | TextReply
