@@ -58,6 +58,37 @@ def _reset_cached_settings() -> None:
 
 
 @pytest.fixture
+def private_namespace(monkeypatch, redis_url):
+    """A Redis namespace of the test's own (queue, progress, limits): the session's shared worker never
+    takes its jobs. Call it with extra settings; it returns the environment to give the test's workers."""
+    from imagechat.core.queue import get_broker
+    from imagechat.settings import get_settings
+
+    import redis
+
+    used = []
+
+    def use(**env) -> dict:
+        env = {"REDIS_NAMESPACE": f"private-{uuid.uuid4().hex[:8]}", **{k.upper(): str(v) for k, v in env.items()}}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        get_broker.cache_clear()
+        used.append(env["REDIS_NAMESPACE"])
+        return env
+
+    yield use
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    get_broker.cache_clear()
+    client = redis.Redis.from_url(redis_url)
+    for namespace in used:
+        for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+            client.delete(key)
+    client.close()
+
+
+@pytest.fixture
 def make_user(database_url):
     return create_user
 

@@ -84,13 +84,18 @@ def context(owner_id: int, conversation_id: int) -> tuple[ChatContext, uuid.UUID
                        last_height=last.height, has_last_image=True), last.id
 
 
-def acknowledgement(intent: ImageIntent) -> str:
+def acknowledgement(intent: ImageIntent, made: tuple[int, int] | None = None) -> str:
+    """What the chat says while the job runs; `made` is the size the engine will make, when it differs."""
     if intent.action == "edit":
         text = f"Reworking your last image ({intent.request.style or 'new version'})... this may take up to 30 seconds."
     elif intent.request.n > 1:
         text = f"Generating {intent.request.n} variations... this may take up to 30 seconds."
     else:
         text = ACK
+    asked = (intent.request.width, intent.request.height)
+    if made is not None and made != asked:
+        text += (f" It will be {made[0]}x{made[1]}, the nearest size this engine makes to the "
+                 f"{asked[0]}x{asked[1]} you asked for.")
     return f"{intent.note}\n\n{text}" if intent.note else text
 
 
@@ -102,12 +107,12 @@ def act(owner_id: int, conversation_id: int, user_message_id: int, decision: Dec
         reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, decision.message)
         return Turn(user_message_id, reply.id, reply.content)
     try:
-        job_id = _submit(owner_id, conversation_id, decision, last_image_id)
+        job_id, made = _submit(owner_id, conversation_id, decision, last_image_id)
     except ImagechatError as exc:
         reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, prefix + exc.user_message,
                                           error_code=exc.code)
         return Turn(user_message_id, reply.id, reply.content, error_code=exc.code)
-    text = prefix + acknowledgement(decision)
+    text = prefix + acknowledgement(decision, made)
     if queue.workers_alive() == 0:
         text += "\n\n" + NO_WORKER
     reply = conversations.add_message(owner_id, conversation_id, Role.ASSISTANT, text, job_id=job_id)
@@ -115,12 +120,13 @@ def act(owner_id: int, conversation_id: int, user_message_id: int, decision: Dec
 
 
 def _submit(owner_id: int, conversation_id: int, intent: ImageIntent,
-            last_image_id: uuid.UUID | None) -> uuid.UUID:
-    """The engine decides the size it can make nearest to the one asked for."""
+             last_image_id: uuid.UUID | None) -> tuple[uuid.UUID, tuple[int, int]]:
+    """Submit the intent's request at the size the engine makes nearest to the one asked for."""
     width, height = get_provider().closest_size(intent.request.width, intent.request.height)
     source = last_image_id if intent.action == "edit" else None
-    return jobs.submit(owner_id, replace(intent.request, width=width, height=height),
-                       conversation_id=conversation_id, source_image_id=source)
+    job_id = jobs.submit(owner_id, replace(intent.request, width=width, height=height),
+                         conversation_id=conversation_id, source_image_id=source)
+    return job_id, (width, height)
 
 
 async def retry(owner_id: int, message_id: int, conversation_id: int) -> Turn:

@@ -123,19 +123,9 @@ def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
     assert conversations.messages(owner, conv.id)[-1].images[0].prompt == "a dog"
 
 
-def test_no_worker_running_is_said_in_the_reply(make_user, database_url, redis_url, monkeypatch):
-    from imagechat.core.queue import get_broker
-    from imagechat.settings import get_settings
-
+def test_no_worker_running_is_said_in_the_reply(make_user, private_namespace):
     owner = make_user()
-    monkeypatch.setenv("REDIS_NAMESPACE", f"noworker-{uuid.uuid4().hex[:6]}")  # a queue nobody consumes
-    get_settings.cache_clear()
-    get_broker.cache_clear()
-    try:
-        conv = conversations.create(owner)
-        turn = _say(owner, conv.id, "draw a cat")
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        get_broker.cache_clear()
+    private_namespace()  # a queue nobody consumes
+    conv = conversations.create(owner)
+    turn = _say(owner, conv.id, "draw a cat")
     assert turn.job_id is not None and chat.NO_WORKER in turn.reply

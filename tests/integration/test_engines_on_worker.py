@@ -15,33 +15,13 @@ from imagechat.core.request import ImageRequest
 from tests.support.waiting import job_events, run_job
 
 
-@pytest.fixture
-def namespace(monkeypatch, redis_url):
-    """Jobs of this test go to its own worker only."""
-    from imagechat.core.queue import get_broker
-    from imagechat.settings import get_settings
-
-    def use(**env):
-        ns = f"engine-{uuid.uuid4().hex[:6]}"
-        for key, value in {"REDIS_NAMESPACE": ns, **env}.items():
-            monkeypatch.setenv(key.upper(), str(value))
-        get_settings.cache_clear()
-        get_broker.cache_clear()
-        return {"REDIS_NAMESPACE": ns, **env}
-
-    yield use
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    get_broker.cache_clear()
-
-
-def test_diffusers_engine_on_the_worker(namespace, own_worker, make_user, tmp_path):
+def test_diffusers_engine_on_the_worker(private_namespace, own_worker, make_user, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
     from tests.support.tiny_sd import save_tiny_pipeline
 
     model = save_tiny_pipeline(tmp_path / "tiny-sd")
-    env = namespace(image_engine="diffusers", diffusers_model_path=model, diffusers_steps=4, hf_hub_offline=1)
+    env = private_namespace(image_engine="diffusers", diffusers_model_path=model, diffusers_steps=4, hf_hub_offline=1)
     own_worker(**env)
     owner = make_user()
     job_id = jobs.submit(owner, ImageRequest(prompt="a watercolor fox", width=64, height=64, seed=5))
@@ -66,8 +46,8 @@ SECRET = f"sk-test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
-def openai_worker(namespace, own_worker, fake_openai):
-    env = namespace(image_engine="openai", openai_api_key=SECRET, openai_base_url=fake_openai.base_url,
+def openai_worker(private_namespace, own_worker, fake_openai):
+    env = private_namespace(image_engine="openai", openai_api_key=SECRET, openai_base_url=fake_openai.base_url,
                     openai_max_retries=1, openai_partial_images=2, job_max_attempts=2, job_time_limit_s=3)
     return own_worker(**env)
 

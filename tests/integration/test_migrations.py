@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
@@ -59,6 +60,26 @@ def catalog(conn: Connection) -> dict[str, dict[tuple[str, str], str]]:
         rows = conn.execute(text(sql)).all()
         out[kind] = {(table, name): definition for table, name, definition in rows if table != "alembic_version"}
     return out
+
+
+def describe(diff) -> str:
+    """One line per autogenerate difference, e.g. `add_column images.rating INTEGER`."""
+    if isinstance(diff, list):  # modify_* entries come grouped per column
+        return "; ".join(describe(d) for d in diff)
+    op, *args = diff
+    if any(isinstance(arg, sa.Table | sa.Column | sa.Index | sa.Constraint) for arg in args):
+        args = [arg for arg in args if not isinstance(arg, str)]  # schema and table names: the object says
+    parts = []
+    for arg in args:
+        if isinstance(arg, sa.Table):
+            parts.append(arg.name)
+        elif isinstance(arg, sa.Column):
+            parts.append(f"{arg.table.name}.{arg.name} {arg.type}")
+        elif isinstance(arg, sa.Index | sa.Constraint):
+            parts.append(f"{type(arg).__name__} {arg.name or '(unnamed)'} on {arg.table.name}")
+        elif arg is not None and not isinstance(arg, dict):
+            parts.append(repr(arg))
+    return f"{op} {' '.join(parts)}"
 
 
 def catalog_differences(migrated: dict, models: dict) -> list[str]:
@@ -104,25 +125,30 @@ def test_alembic_autogenerate_finds_nothing_to_migrate(database_url):
     # Autogenerate says so when it cannot compare something (e.g. "skipping unsupported reflection of
     # expression-based index"): that would be a blind spot, so it fails the check too.
     skipped = [str(w.message) for w in caught if "skip" in str(w.message).lower()]
-    assert not diffs and not skipped, (
-        "imagechat/models.py and the Alembic head disagree. Add a migration "
-        "(.venv/bin/alembic revision --autogenerate -m '...') or fix the model.\n"
-        + "".join(f"\n  {d!r}" for d in diffs)
-        + ("\n\nThe upgrade a new migration would need:\n" + code if code else "")
-        + "".join(f"\n  autogenerate skipped: {s}" for s in skipped)
-    )
+    if diffs or skipped:
+        pytest.fail(
+            "imagechat/models.py and the Alembic head disagree: add a migration "
+            "(.venv/bin/alembic revision --autogenerate -m '...') or fix the model.\n"
+            + "".join(f"\n  {describe(d)}" for d in diffs)
+            + "".join(f"\n  autogenerate skipped: {s}" for s in skipped)
+            + (f"\n\nThe upgrade a new migration would need:\n{code}" if code else ""),
+            pytrace=False,
+        )
 
 
 def test_postgres_definitions_match_create_all(database_url, models_database):
     migrated_engine, models_engine = create_engine(database_url), create_engine(models_database)
     try:
         with migrated_engine.connect() as migrated, models_engine.connect() as models:
-            differences = catalog_differences(catalog(migrated), catalog(models))
-            assert catalog(models)["index"], "the catalog query found no indexes at all"
+            have, want = catalog(migrated), catalog(models)
     finally:
         migrated_engine.dispose()
         models_engine.dispose()
-    assert not differences, (
-        "The database built by the migrations differs from SQLModel.metadata.create_all "
-        "(imagechat/models.py):\n" + "\n".join(differences)
-    )
+    assert want["column"] and want["index"] and want["constraint"], "the catalog queries found nothing"
+    differences = catalog_differences(have, want)
+    if differences:
+        pytest.fail(
+            "The database built by the migrations differs from SQLModel.metadata.create_all "
+            "(imagechat/models.py):\n" + "\n".join(differences),
+            pytrace=False,
+        )

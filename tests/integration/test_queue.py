@@ -13,22 +13,9 @@ from imagechat.core import queue
 
 
 @pytest.fixture
-def namespace(monkeypatch, redis_url):
-    """A Redis namespace of this test's own: no running worker takes its messages or adds its heartbeats."""
-    from imagechat.settings import get_settings
-
-    ns = f"queue-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("REDIS_NAMESPACE", ns)
-    get_settings.cache_clear()
-    queue.get_broker.cache_clear()
-    client = redis.Redis.from_url(redis_url)
-    yield ns
-    for key in client.scan_iter(match=f"{ns}*", count=1000):
-        client.delete(key)
-    client.close()
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    queue.get_broker.cache_clear()
+def namespace(private_namespace):
+    """No running worker takes this test's messages or adds its heartbeats."""
+    return private_namespace()["REDIS_NAMESPACE"]
 
 
 @pytest.fixture

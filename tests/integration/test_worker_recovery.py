@@ -16,23 +16,8 @@ from imagechat.core.request import ImageRequest
 from tests.support.waiting import wait_for_event
 
 
-@pytest.fixture
-def private_queue(monkeypatch, redis_url):
-    """A Redis namespace of this test's own, so the session's shared worker never takes these jobs."""
-    from imagechat.core.queue import get_broker
-    from imagechat.settings import get_settings
-
-    namespace = f"recovery-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
-    get_settings.cache_clear()
-    get_broker.cache_clear()
-    yield {"REDIS_NAMESPACE": namespace, "JOB_STALE_AFTER_S": 3}
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    get_broker.cache_clear()
-
-
-def test_sigkilled_worker_job_is_recovered_exactly_once(private_queue, own_worker, make_user):
+def test_sigkilled_worker_job_is_recovered_exactly_once(private_namespace, own_worker, make_user):
+    private_queue = private_namespace(job_stale_after_s=3)
     doomed = own_worker(**private_queue)
     owner = make_user()
     job_id = jobs.submit(owner, ImageRequest(prompt="a city skyline at night by the sea", n=4,

@@ -4,7 +4,7 @@
     png = render(scene, "watercolor", 1024, 1024, seed=7).encode("png")
 """
 
-from .render import STYLE_NAMES, Rendered, render, stage_texts
+from .render import Rendered, render, stage_texts
 from .scene import Scene, parse_scene, prompt_hash
 
-__all__ = ["STYLE_NAMES", "Rendered", "Scene", "parse_scene", "prompt_hash", "render", "stage_texts"]
+__all__ = ["Rendered", "Scene", "parse_scene", "prompt_hash", "render", "stage_texts"]

@@ -22,8 +22,8 @@ from .subjects import paint_subjects
 from .terrain import far_layers, near_layers
 from .water import paint_water
 from .weather import paint_weather
+from imagechat.core.styles import STYLES
 
-STYLE_NAMES = tuple(TEXTURE)
 # Relative cost of each stage, measured roughly at 1024x1024; used to weight progress.
 WEIGHTS = {"sky": 12, "far": 12, "near": 14, "water": 10, "subjects": 6, "weather": 8, "style": 24, "finish": 14}
 
@@ -126,7 +126,7 @@ def render(scene: Scene, style: str, width: int, height: int, seed: int,
     paint_weather(cv)
     img = grade(cv.img, scene.colours)
     step("style")
-    style_rng = rng_for(*keys, 2 + STYLE_NAMES.index(style))
+    style_rng = rng_for(*keys, 2 + STYLES.index(style))
     img = apply_style(img, style, style_rng, scene.prompt_hash, shapes=shapes, scene=scene)
     step("finish")
     img = finish(img, style, style_rng)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from imagechat.core.styles import STYLES
 
 TIMES = ("dawn", "day", "sunset", "dusk", "night")
 WEATHERS = ("overcast", "storm", "fog", "rain", "snow")
@@ -18,8 +19,6 @@ WATERS = ("sea", "lake", "river")
 SUBJECTS = ("sun", "moon", "birds", "boat", "house", "lighthouse", "tree")
 COLOURS = ("red", "orange", "golden", "green", "blue", "teal", "purple", "pink",
            "pastel", "neon", "monochrome", "dark", "bright")
-PROMPT_STYLES = ("photorealistic", "watercolor", "cartoon", "abstract", "oil painting",
-                 "pixel art", "sketch", "neon")
 
 # Phrase -> canonical value. Multi-word phrases are matched before single words.
 _TIME_WORDS = {
@@ -99,6 +98,7 @@ _STYLE_WORDS = {
     # Plain "neon" is a colour word; only these phrases ask for the neon treatment.
     "neon style": "neon", "neon art": "neon", "synthwave": "neon", "neon sign": "neon",
 }
+assert set(_STYLE_WORDS.values()) <= set(STYLES)  # the painter's words name the app's styles
 
 # Pleasant fallbacks for prompts that name no landscape: (terrain, water).
 _FALLBACK_LANDSCAPES = (

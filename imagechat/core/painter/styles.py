@@ -11,6 +11,7 @@ from .canvas import blur_rgb, luminance, to_u8
 from .filters import saturate, sobel
 from .noise import fbm2d
 from .treatments import oil_painting, sketch, watercolor
+from imagechat.core.styles import STYLES
 
 # How much surface texture the layers should paint before the treatment (cartoon wants flat fills).
 TEXTURE = {"photorealistic": 1.0, "watercolor": 0.6, "cartoon": 0.0, "abstract": 0.5,
@@ -18,6 +19,7 @@ TEXTURE = {"photorealistic": 1.0, "watercolor": 0.6, "cartoon": 0.0, "abstract":
 # Film grain strength added at the very end (0 = clean, still dithered unless flat).
 GRAIN = {"photorealistic": 0.012, "watercolor": 0.0, "cartoon": 0.0, "abstract": 0.006,
          "oil painting": 0.008, "pixel art": 0.0, "sketch": 0.01, "neon": 0.01}
+assert tuple(TEXTURE) == tuple(GRAIN) == STYLES  # a treatment for every style of the app
 FLAT = {"cartoon", "pixel art"}  # keep exact flat colours: no dither
 
 
