@@ -36,10 +36,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.common import ROOT, environment, make_user, percentile, summary
+from imagechat.core.request import ImageRequest
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _answers, _free_port, _stop_group, project_env
 from tests.e2e.helpers import SLOW, send, sign_up
 from tests.support.services import WorkerProcess, worker_env
-from imagechat.core.request import ImageRequest
 
 APP_START_TIMEOUT_S = 600  # the first build of a fresh web dir runs `bun install`
 WEB_DIR = Path(tempfile.gettempdir()) / f"imagechat-bench-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"

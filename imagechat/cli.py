@@ -3,6 +3,10 @@
     python -m imagechat generate "a sunset over mountains with a lake reflection" --out sunset.png
     python -m imagechat images list [--search lake]
     python -m imagechat images export IMAGE_ID --format webp --out sunset.webp
+    python -m imagechat users create ada --admin        (asks for the password; or --password-stdin)
+    python -m imagechat users disable ada               (also ends every session of ada's at once)
+    python -m imagechat users list
+    python -m imagechat invites create --days 7         (prints a single-use sign-up code)
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from imagechat.core import jobs, library, progress
+from imagechat.core import auth, jobs, library, progress
 from imagechat.core.errors import ImagechatError
+from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
 from imagechat.models import JobStatus, User
-from imagechat.core.request import ImageRequest
 
 UNUSABLE_PASSWORD = "!cli-only"  # not an argon2 hash: nobody can log in as a command-line user
 
@@ -130,6 +134,71 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """From stdin (one line) with --password-stdin, else asked twice on the terminal; None after a message."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        print("error: no terminal to ask for the password on: pipe it in with --password-stdin", file=sys.stderr)
+        return None
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Same password again: ") != first:
+        print("error: the two passwords differ; nothing was changed", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if password is None:
+        return 2
+    try:
+        user = auth.create_user(args.name, password, admin=args.admin)
+    except ImagechatError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    print(f"created {user.username}{' (administrator)' if user.is_admin else ''}: they can log in now")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, disabled: bool = True) -> int:
+    try:
+        ended = auth.set_disabled(args.name, disabled)
+    except ImagechatError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    name = args.name.strip().lower()
+    if disabled:
+        print(f"disabled {name}: {ended} session(s) ended; their open tabs return to the log-in page")
+    else:
+        print(f"enabled {name}: they can log in again")
+    return 0
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return cmd_users_disable(args, disabled=False)
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    for row in auth.list_users():
+        flags = [f for f, on in (("admin", row.is_admin), ("disabled", row.disabled),
+                                 ("no password", not row.has_password)) if on]
+        line = f"{row.username:<32} {row.created_at:%Y-%m-%d}  sessions: {row.sessions:<3} {', '.join(flags)}"
+        print(line.rstrip())
+    return 0
+
+
+def cmd_invites_create(args: argparse.Namespace) -> int:
+    try:
+        code, expires_at = auth.create_invite(args.days)
+    except ImagechatError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    print(f"single-use sign-up code, valid until {expires_at:%Y-%m-%d %H:%M} UTC:", file=sys.stderr)
+    print(code)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m imagechat", description=__doc__.split("\n")[0])
     parser.add_argument("--user", default=getpass.getuser(), help="local user to act as (default: your login)")
@@ -157,9 +226,36 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
     ex.add_argument("--out")
     ex.set_defaults(func=cmd_export)
+
+    users = sub.add_parser("users", help="accounts that log in on the web page").add_subparsers(
+        dest="action", required=True)
+    create = users.add_parser("create", help="create an account (whatever ALLOW_SIGNUP says)")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="make it an administrator")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from the first line "
+                                                                      "of stdin instead of asking")
+    create.set_defaults(func=cmd_users_create)
+    disable = users.add_parser("disable", help="refuse log-ins and end every session of the account now")
+    disable.add_argument("name")
+    disable.set_defaults(func=cmd_users_disable)
+    enable = users.add_parser("enable", help="allow a disabled account to log in again")
+    enable.add_argument("name")
+    enable.set_defaults(func=cmd_users_enable)
+    users.add_parser("list", help="every account, with live sessions").set_defaults(func=cmd_users_list)
+
+    invites = sub.add_parser("invites", help="sign-up codes for ALLOW_SIGNUP=invite").add_subparsers(
+        dest="action", required=True)
+    invite = invites.add_parser("create", help="print a new single-use sign-up code")
+    invite.add_argument("--days", type=float, default=auth.INVITE_DAYS,
+                        help=f"how long the code stays valid (default {auth.INVITE_DAYS})")
+    invite.set_defaults(func=cmd_invites_create)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ImagechatError as exc:  # e.g. the database is away: a message, not a traceback
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2

@@ -1,4 +1,9 @@
-"""The Reflex app: pages plus the Starlette API routes (image bytes etc.) on the same server."""
+"""The Reflex app: pages plus the Starlette API routes (image bytes etc.) on the same server.
+
+Logging is configured here (imagechat.logs) for every process that loads the app: the Reflex CLI and each
+Granian worker. `web_security.secure_app`, the last api_transformer, wraps the whole ASGI app Reflex builds
+(pages, assets, the /_event websocket and our routes) with the security headers and the websocket Origin check.
+"""
 
 import contextlib
 import os
@@ -6,14 +11,19 @@ import os
 import reflex as rx
 from starlette.applications import Starlette
 
+from imagechat import web_security
 from imagechat.api import routes as api_routes
 from imagechat.core import assistant, providers
+from imagechat.logs import configure_logging
 from imagechat.pages.chat import chat_page
 from imagechat.pages.gallery import gallery_page
 from imagechat.pages.login import login_page
 from imagechat.state.auth import AuthState
 from imagechat.state.chat import ChatState
 from imagechat.state.gallery import GalleryState
+from imagechat.state.session import SessionState
+
+configure_logging("web")
 
 
 @contextlib.asynccontextmanager
@@ -25,16 +35,18 @@ async def _close_clients_on_shutdown():
 
 
 app = rx.App(
-    api_transformer=Starlette(routes=list(api_routes)),
+    api_transformer=[Starlette(routes=list(api_routes)), web_security.secure_app],
+    frontend_exception_handler=web_security.report_frontend_exception,
     head_components=[rx.el.meta(name="theme-color", content="#6e56cf")],
     html_lang="en",
     stylesheets=["/styles.css"],
 )
 app.register_lifespan_task(_close_clients_on_shutdown)
 app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
-             on_load=ChatState.load)
+             on_load=[ChatState.load, SessionState.watch_session])
 app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)
-app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat", on_load=GalleryState.load)
+app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat",
+             on_load=[GalleryState.load, SessionState.watch_session])
 if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py only; off in every normal run
     from imagechat.pages.bench import add_bench_pages
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -46,7 +46,7 @@ class LedgerStatus(StrEnum):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _ts(**kw) -> Field:
@@ -63,6 +63,9 @@ class User(SQLModel, table=True):
     username: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
     password_hash: str = Field(sa_type=sa.Text, nullable=False)
     created_at: datetime = _ts()
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Set by `python -m imagechat users disable`: no log-in, and every session is revoked.
+    disabled_at: datetime | None = _opt_ts()
 
 
 class AuthSession(SQLModel, table=True):
@@ -71,7 +74,21 @@ class AuthSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False, index=True)  # purge
+
+
+class Invite(SQLModel, table=True):
+    """A single-use sign-up code (ALLOW_SIGNUP=invite). Only its sha256 is stored, like session tokens."""
+
+    __tablename__ = "invites"
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    # None: made on the command line.
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    used_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    used_at: datetime | None = _opt_ts()
 
 
 class Conversation(SQLModel, table=True):

@@ -83,7 +83,7 @@ redis_local_start() {
   mkdir -p "$REDIS_LOCAL_DIR"
   _say "starting project-local Redis on 127.0.0.1:$REDIS_LOCAL_PORT (dir $REDIS_LOCAL_DIR)"
   redis-server --dir "$REDIS_LOCAL_DIR" --port "$REDIS_LOCAL_PORT" --bind 127.0.0.1 --save "" \
-    --appendonly no --daemonize yes --pidfile "$REDIS_LOCAL_DIR/redis.pid" \
+    --appendonly yes --appendfsync everysec --daemonize yes --pidfile "$REDIS_LOCAL_DIR/redis.pid" \
     --logfile "$REDIS_LOCAL_DIR/redis.log" >/dev/null || return 1
   local i
   for i in $(seq 50); do redis_local_running && return 0; sleep 0.1; done

@@ -9,6 +9,8 @@
     python scripts/svc.py dotenv-exports [KEY...]       print `export K=V` for .env entries not already in the
                                                         environment (all keys, or only those named)
     python scripts/svc.py run-settings                  print APP_PORT BACKEND_PORT WORKER_PROCESSES WORKER_THREADS
+    python scripts/svc.py reflex-lock [WEB_DIR...]      rewrite reflex.lock/package.json (and WEB_DIR/package.json)
+                                                        in the exact form Reflex renders it (see reflex_lock below)
 """
 
 from __future__ import annotations
@@ -125,11 +127,47 @@ def run_settings() -> int:
     return 0
 
 
+def reflex_lock(*web_dirs: str) -> int:
+    """Keep reflex.lock/package.json in one byte form, so builds leave `git status` clean.
+
+    Reflex copies `.web/package.json` over reflex.lock/package.json at the end of every compile. A fresh
+    `.web` gets Reflex's own rendering (compact `json.dumps`, reflex_base.compiler.templates.
+    package_json_template); but once `bun add` has changed a `.web/package.json` (a new frontend package),
+    bun rewrites it pretty-printed, and that `.web` keeps copying the pretty form back. So the committed
+    file flipped between the two forms depending on which machine built last. This renders the same
+    content the way a fresh `.web` does; only the formatting is touched, never the pins.
+    """
+    import json
+    from pathlib import Path
+
+    from reflex_base.compiler.templates import package_json_template
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "reflex.lock" / "package.json", *(Path(d) / "package.json" for d in web_dirs)]:
+        try:
+            text = path.read_text()
+            data = json.loads(text)
+        except (OSError, ValueError):
+            continue  # missing or damaged: Reflex itself deals with that
+        if not isinstance(data, dict):
+            continue
+        rendered = package_json_template(
+            scripts=data.pop("scripts", None) or {},
+            dependencies=data.pop("dependencies", None) or {},
+            dev_dependencies=data.pop("devDependencies", None) or {},
+            overrides=data.pop("overrides", None) or {},
+            **data,
+        )
+        if rendered != text and json.loads(rendered) == json.loads(text):
+            path.write_text(rendered)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     cmd, *args = argv
     return {"pg": pg, "redis": redis_ping, "test-redis": test_redis, "port-free": port_free,
             "free-port": free_port, "wait-http": wait_http,
-            "dotenv-exports": dotenv_exports, "run-settings": run_settings}[cmd](*args)
+            "dotenv-exports": dotenv_exports, "run-settings": run_settings, "reflex-lock": reflex_lock}[cmd](*args)
 
 
 if __name__ == "__main__":

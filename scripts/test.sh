@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: set up (runtime + dev + Stable Diffusion extras, bun, Chromium), resolve services, then
-# run the whole pytest suite against them. Extra arguments go to pytest: scripts/test.sh -k smoke
+# `make test`: set up (runtime + dev + Stable Diffusion extras, bun, Chromium), lint (ruff), resolve services,
+# then run the whole pytest suite against them. Extra arguments go to pytest: scripts/test.sh -k smoke
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/env.sh"
@@ -12,6 +12,11 @@ die() { printf '\033[1;31m[test]\033[0m %s\n' "$*" >&2; exit 1; }
 reqs=(requirements.txt requirements-dev.txt)
 [ "${IMAGECHAT_SKIP_SD:-0}" = 1 ] || reqs+=(requirements-sd.txt)
 "$HERE/setup.sh" "${reqs[@]}"
+
+# Lint first: cheap, and needs no services (rules in pyproject.toml [tool.ruff]).
+say "ruff check ."
+ruff check --output-format concise . \
+  || die "ruff check failed (problems listed above). Many are fixed by: .venv/bin/ruff check --fix PATH"
 
 # Chromium for the Playwright tests (Playwright's own browser download does not work offline).
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
@@ -27,7 +32,8 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
 fi
 
 source "$HERE/services.sh"
-trap 'stop_started_services' EXIT
+# The e2e tests build the app: leave reflex.lock/package.json in Reflex's own form (scripts/svc.py reflex_lock).
+trap '_svc reflex-lock || true; stop_started_services' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 eval "$(_svc dotenv-exports DATABASE_URL REDIS_URL TEST_REDIS_URL)"  # only the service URLs from .env

@@ -61,10 +61,10 @@ def _reset_cached_settings() -> None:
 def private_namespace(monkeypatch, redis_url):
     """A Redis namespace of the test's own (queue, progress, limits): the session's shared worker never
     takes its jobs. Call it with extra settings; it returns the environment to give the test's workers."""
+    import redis
+
     from imagechat.core.queue import get_broker
     from imagechat.settings import get_settings
-
-    import redis
 
     used = []
 

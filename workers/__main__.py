@@ -11,9 +11,12 @@ import sys
 
 
 def main() -> None:
+    from imagechat.logs import configure_logging
     from imagechat.settings import get_settings
 
     settings = get_settings()
+    # The main process's own records (boot, stop); each worker process configures itself in workers.actors.
+    configure_logging("worker")
     os.environ.setdefault("dramatiq_worker_timeout", str(settings.worker_poll_ms))
     # Rendering is CPU-bound; on a small machine the web server must win the CPU to stay responsive.
     os.nice(settings.worker_nice)

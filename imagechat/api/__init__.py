@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from imagechat.api import images
+from imagechat.api import auth, images
 
-routes: list[BaseRoute] = [*images.routes]
+routes: list[BaseRoute] = [*auth.routes, *images.routes]

@@ -29,7 +29,7 @@ def _owner(request: Request) -> int | None:
 
 def _uuid(value: str) -> uuid.UUID | None:
     try:
-        return uuid.UUID(value)
+        return uuid.UUID(value) if len(value) <= 64 else None
     except ValueError:
         return None
 
@@ -52,12 +52,21 @@ def _slug(prompt: str) -> str:
     return slug or "image"
 
 
-def image(request: Request) -> Response:
-    owner, image_id = _owner(request), _uuid(request.path_params["image_id"])
+def _signed_in_and_id(request: Request, param: str, what: str) -> tuple[int, uuid.UUID] | Response:
+    """The signed-in owner and the id in the path, or the response that refuses the request."""
+    owner, target = _owner(request), _uuid(request.path_params[param])
     if owner is None:
-        return PlainTextResponse("Log in to see this image.", status_code=401)
-    if image_id is None:
+        return PlainTextResponse(f"Log in to see this {what}.", status_code=401)
+    if target is None:
         return _not_found()
+    return owner, target
+
+
+def image(request: Request) -> Response:
+    checked = _signed_in_and_id(request, "image_id", "image")
+    if isinstance(checked, Response):
+        return checked
+    owner, image_id = checked
     variant = request.path_params["variant"]
     try:
         if variant == "thumb.webp":
@@ -78,11 +87,10 @@ def image(request: Request) -> Response:
 
 
 def preview(request: Request) -> Response:
-    owner, job_id = _owner(request), _uuid(request.path_params["job_id"])
-    if owner is None:
-        return PlainTextResponse("Log in to see this preview.", status_code=401)
-    if job_id is None:
-        return _not_found()
+    checked = _signed_in_and_id(request, "job_id", "preview")
+    if isinstance(checked, Response):
+        return checked
+    owner, job_id = checked
     try:
         data = jobs.preview_bytes(owner, job_id)
     except NotFound:

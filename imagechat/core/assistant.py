@@ -19,17 +19,20 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable
 
 import openai
+from sqlmodel import select
 
-from imagechat.core import conversations
-from imagechat.core.errors import InvalidRequest
+from imagechat.core import conversations, limits
+from imagechat.core.errors import ImagechatError, InvalidRequest
 from imagechat.core.intents import IMAGE_TOOL_SCHEMA, ChatContext, Decision, TextReply, intent_from_tool_call
+from imagechat.core.providers import openai_pricing as pricing
 from imagechat.core.providers.openai_client import make_client
 from imagechat.core.styles import STYLES
-from imagechat.models import Role
+from imagechat.db import session_scope
+from imagechat.models import Role, UsageEntry
 from imagechat.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 OnDelta = Callable[[str], Awaitable[None]]  # receives the reply's text as it streams
 HISTORY_MESSAGES = 20
 HISTORY_CHARS = 2000  # per message: a long pasted text does not crowd out the rest
+MAX_OUTPUT_TOKENS = 1000  # a short answer or one tool call; bounds the cost reserved per call
+CHAT_ENGINE = "openai-chat"  # how the ledger names chat-model spending
 
 SYSTEM_PROMPT = """\
 You are the assistant of imagechat, an app that makes images from descriptions. You cannot see images; \
@@ -112,14 +117,17 @@ class ModelAnswer:
     text: str = ""
     tool_calls: list[_ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
+    usage: dict | None = None  # the last chunk's token counts (stream_options.include_usage)
 
 
 class ChatModelFailed(Exception):
-    """The chat model could not answer this turn; `reason` is safe to log (no server text, no key)."""
+    """The chat model could not answer this turn; `reason` is safe to log (no server text, no key).
+    `billed` is False only when the API cannot have charged for the call (refused or never reached)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, billed: bool = True):
         super().__init__(reason)
         self.reason = reason
+        self.billed = billed
 
 
 def _safety_id(owner_id: int) -> str:
@@ -144,10 +152,15 @@ async def stream_answer(client: openai.AsyncOpenAI, model: str, messages: list[d
     answer = ModelAnswer()
     calls: dict[int, _ToolCall] = {}
     extra = {"safety_identifier": user} if user else {}
+    received = False  # a stream cut after its first chunk was billed
     try:
-        stream = await client.chat.completions.create(model=model, messages=messages, tools=IMAGE_TOOL_SCHEMA,
-                                                      parallel_tool_calls=False, stream=True, **extra)
+        stream = await client.chat.completions.create(
+            model=model, messages=messages, tools=IMAGE_TOOL_SCHEMA, parallel_tool_calls=False, stream=True,
+            stream_options={"include_usage": True}, max_completion_tokens=MAX_OUTPUT_TOKENS, **extra)
         async for chunk in stream:
+            received = True
+            if chunk.usage is not None:
+                answer.usage = chunk.usage.model_dump()
             for choice in chunk.choices:
                 if choice.index != 0:
                     continue
@@ -165,8 +178,11 @@ async def stream_answer(client: openai.AsyncOpenAI, model: str, messages: list[d
                     answer.finish_reason = choice.finish_reason
     except openai.APIStatusError as err:
         code = err.body.get("code") if isinstance(err.body, dict) else None
-        raise ChatModelFailed(f"{type(err).__name__} status={err.status_code} code={code}") from None
-    except openai.APIError as err:  # timeouts, connection errors, an error event inside the stream
+        raise ChatModelFailed(f"{type(err).__name__} status={err.status_code} code={code}",
+                              billed=err.status_code >= 500) from None
+    except openai.APIConnectionError as err:  # never reached the API, cut mid-answer, or timed out (maybe billed)
+        raise ChatModelFailed(type(err).__name__, billed=received or isinstance(err, openai.APITimeoutError)) from None
+    except openai.APIError as err:  # an error event inside the stream
         raise ChatModelFailed(type(err).__name__) from None
     except json.JSONDecodeError as err:  # a chunk that is not JSON
         raise ChatModelFailed(f"unreadable stream ({type(err).__name__})") from None
@@ -179,8 +195,8 @@ async def decide(owner_id: int, conversation_id: int, ctx: ChatContext, on_delta
     """The chat model's decision for the turn whose user message is already saved."""
     settings = settings or get_settings()
     messages = await asyncio.to_thread(build_messages, owner_id, conversation_id, ctx, settings)
-    answer = await stream_answer(client or _client(settings), settings.openai_chat_model, messages, on_delta,
-                                 user=_safety_id(owner_id))
+    answer = await _metered(owner_id, settings, messages, lambda: stream_answer(
+        client or _client(settings), settings.openai_chat_model, messages, on_delta, user=_safety_id(owner_id)))
     if answer.tool_calls:
         call = answer.tool_calls[0]
         try:
@@ -191,6 +207,55 @@ async def decide(owner_id: int, conversation_id: int, ctx: ChatContext, on_delta
     if not answer.text.strip():
         raise ChatModelFailed(f"empty answer (finish_reason={answer.finish_reason})")
     return TextReply(answer.text)
+
+
+async def _metered(owner_id: int, settings: Settings, messages: list[dict],
+                   call: Callable[[], Awaitable[ModelAnswer]]) -> ModelAnswer:
+    """Run one chat-model call inside the user's limits: its own rate limit, at most
+    `chat_max_in_flight_per_user` at once, and a reservation on the same budgets as images, settled
+    with the real token cost (the reservation itself when the cost cannot be known). Any refusal
+    raises ChatModelFailed, so the turn falls back to the free deterministic parser."""
+    model = settings.openai_chat_model
+    estimate = pricing.chat_upper_bound(model, len(json.dumps(messages)), MAX_OUTPUT_TOKENS)
+    try:
+        await asyncio.to_thread(limits.check_rate_limit, owner_id, "chat")
+        entry = await asyncio.to_thread(_reserve, owner_id, model, estimate)
+    except ImagechatError as refused:
+        raise ChatModelFailed(f"not allowed now: {refused.code}", billed=False) from None
+    cost: float | None = None  # None: unknown, charge the reservation
+    usage: dict = {}
+    billed = True
+    try:
+        with limits.in_flight_slot(owner_id, "chat", settings.chat_max_in_flight_per_user):
+            answer = await call()
+        usage = answer.usage or {}
+        cost = pricing.chat_cost(model, usage) if usage else None
+        return answer
+    except ImagechatError as refused:  # too many answers on the way already
+        billed = False
+        raise ChatModelFailed(f"not allowed now: {refused.code}", billed=False) from None
+    except ChatModelFailed as failure:
+        billed = failure.billed
+        raise
+    finally:
+        await asyncio.to_thread(_settle, entry.id, cost if billed else 0.0, usage)
+
+
+def _reserve(owner_id: int, model: str, estimate: float) -> UsageEntry:
+    with session_scope() as s:
+        return limits.reserve(s, owner_id=owner_id, job_id=None, amount_usd=estimate, engine=CHAT_ENGINE,
+                              model=model, what="answer")
+
+
+def _settle(entry_id: int, cost: float | None, usage: dict) -> None:
+    with session_scope() as s:
+        entry = s.exec(select(UsageEntry).where(UsageEntry.id == entry_id).with_for_update()).one()
+        if cost is None:
+            limits.charge_entry(s, entry, why="the chat model call ended without a token count")
+        elif cost == 0.0 and not usage:
+            limits.release_entry(s, entry)  # refused or never reached: nothing was billed
+        else:
+            limits.settle_entry(s, entry, cost_usd=cost, usage=usage)
 
 
 async def close() -> None:

@@ -18,6 +18,7 @@ from imagechat.core.errors import ImagechatError, InvalidRequest
 from imagechat.core.intents import ChatContext, Decision, ImageIntent, TextReply, parse_message
 from imagechat.core.providers import get_provider
 from imagechat.core.request import ImageRequest
+from imagechat.core.text import clean_message
 from imagechat.models import Role
 from imagechat.settings import Settings, get_settings
 
@@ -44,7 +45,8 @@ async def _ignore(_: str) -> None:
 
 
 def check_message(text: str) -> str:
-    text = (text or "").strip() if isinstance(text, str) else ""
+    """The message as it will be saved and understood, or InvalidRequest saying what to change."""
+    text = clean_message(text) if isinstance(text, str) else ""
     if not text:
         raise InvalidRequest("Type a message first.")
     limit = get_settings().max_prompt_chars
@@ -67,7 +69,7 @@ async def respond(owner_id: int, conversation_id: int, text: str, on_delta: OnDe
             decision = await assistant.decide(owner_id, conversation_id, ctx, on_delta, settings=settings)
         except assistant.ChatModelFailed as failure:
             log.warning("chat model %s failed (%s); using the deterministic parser for this turn",
-                        settings.openai_chat_model, failure.reason)
+                        settings.openai_chat_model, failure.reason, extra={"user_id": owner_id})
     streamed = decision is not None
     decision = decision or parse_message(text, ctx)
     turn = await asyncio.to_thread(act, owner_id, conversation_id, user.id, decision, last_image_id)

@@ -10,7 +10,7 @@ from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
 from imagechat.core.errors import InvalidRequest, NotFound
-from imagechat.core.text import clean_text
+from imagechat.core.text import clean_message, clean_text
 from imagechat.db import session_scope
 from imagechat.models import Conversation, GenerationJob, Image, Message, Role, utcnow
 
@@ -100,8 +100,8 @@ def add_message(owner_id: int, conversation_id: int, role: Role, content: str,
     """Append a message; the first user message names an untitled conversation."""
     with session_scope() as s:
         conv = _owned(s, owner_id, conversation_id)
-        message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=content, job_id=job_id,
-                          error_code=error_code)
+        message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=clean_message(content),
+                          job_id=job_id, error_code=error_code)
         s.add(message)
         if role == Role.USER and conv.title == DEFAULT_TITLE and clean_text(content):
             conv.title = _title(content)

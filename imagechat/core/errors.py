@@ -7,9 +7,10 @@ class ImagechatError(Exception):
     code = "error"
     retryable = False
 
-    def __init__(self, user_message: str, *, code: str | None = None):
+    def __init__(self, user_message: str, *, code: str | None = None, retry_after_s: float | None = None):
         super().__init__(user_message)
         self.user_message = user_message
+        self.retry_after_s = retry_after_s  # when trying again makes sense (rate limits, busy engines)
         if code:
             self.code = code
 
@@ -24,10 +25,6 @@ class InvalidImage(ImagechatError):
 
 class RateLimited(ImagechatError):
     code = "rate_limited"
-
-    def __init__(self, user_message: str, *, retry_after_s: float | None = None, code: str | None = None):
-        super().__init__(user_message, code=code)
-        self.retry_after_s = retry_after_s
 
 
 class BudgetExceeded(ImagechatError):
@@ -46,15 +43,18 @@ class EngineUnavailable(ImagechatError):
     code = "engine_unavailable"
 
 
+class ServiceUnavailable(ImagechatError):
+    """PostgreSQL or Redis cannot be reached right now. Safe to try again later."""
+
+    code = "service_unavailable"
+    retryable = True
+
+
 class TransientEngineError(ImagechatError):
     """Timeouts, 5xx, 429 from the engine: retried with backoff."""
 
     code = "engine_error"
     retryable = True
-
-    def __init__(self, user_message: str, *, retry_after_s: float | None = None, code: str | None = None):
-        super().__init__(user_message, code=code)
-        self.retry_after_s = retry_after_s
 
 
 class NotFound(ImagechatError):

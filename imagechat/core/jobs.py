@@ -1,5 +1,6 @@
-"""Job lifecycle: submit (validate, rate-limit, reserve budget, write the row, enqueue), cancel, and
-recovery of jobs whose worker died. The worker side lives in runner.py.
+"""Job lifecycle: submit (validate, rate-limit, reserve budget, write the row, admit to the queue),
+cancel, fail and requeue. The worker side lives in runner.py, fair admission in admission.py and the
+recovery of jobs that faults left behind in recovery.py.
 
 States: queued -> running -> succeeded | failed | cancelled (a transient failure goes back to queued).
 Every state change is one transaction on the job row (SELECT ... FOR UPDATE), so a redelivered or
@@ -11,13 +12,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import timedelta
 
-from sqlalchemy import func, text
+from redis.exceptions import RedisError
+from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
-from imagechat.core import library, limits, previews, progress, queue, redis_client
-from imagechat.core.errors import EngineUnavailable, InvalidRequest, NotFound
+from imagechat.core import admission, library, limits, previews, progress, queue, redis_client
+from imagechat.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
 from imagechat.core.providers.base import ImageProvider
@@ -25,20 +26,32 @@ from imagechat.core.request import QUALITIES, ImageRequest
 from imagechat.core.styles import check_style
 from imagechat.core.text import clean_text
 from imagechat.db import session_scope
-from imagechat.models import TERMINAL, GenerationJob, JobKind, JobStatus, utcnow
+from imagechat.models import TERMINAL, GenerationJob, JobKind, JobStatus, UsageEntry, utcnow
 from imagechat.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-WAITING = "Waiting for a worker"
-_RECONCILE_LOCK_KEY = 0x1A9EC4A8
+WAITING = admission.WAITING
+NOTHING_QUEUED_DB = "The database is unavailable right now; nothing was queued. Try again in a minute."
+NOTHING_QUEUED_QUEUE = "The image queue is unreachable right now; nothing was queued. Try again in a minute."
+
+
+def _whole(value: object) -> bool:
+    return type(value) is int
 
 
 def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
     """Return the cleaned request, or raise InvalidRequest saying what to change."""
     settings = get_settings()
     caps = provider.capabilities
-    if len(request.prompt or "") > settings.max_prompt_chars:
+    if not isinstance(request.prompt, str):
+        raise InvalidRequest("The prompt must be text.")
+    for name in ("width", "height", "n"):
+        if not _whole(getattr(request, name)):
+            raise InvalidRequest(f"'{name}' must be a whole number.")
+    if request.seed is not None and not _whole(request.seed):
+        raise InvalidRequest("The seed must be a whole number between 0 and 2^63-1.")
+    if len(request.prompt) > settings.max_prompt_chars:
         raise InvalidRequest(f"The prompt is {len(request.prompt)} characters long; the limit is "
                              f"{settings.max_prompt_chars}. Shorten it and try again.")
     prompt = clean_text(request.prompt)
@@ -53,60 +66,82 @@ def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
     max_n = min(caps.max_n, settings.max_images_per_request)
     if not 1 <= request.n <= max_n:
         raise InvalidRequest(f"You can ask for 1 to {max_n} images at a time.")
-    if request.quality not in QUALITIES:
+    if not isinstance(request.quality, str) or request.quality not in QUALITIES:
         raise InvalidRequest(f"Quality must be one of: {', '.join(QUALITIES)}.")
     if request.seed is not None and not 0 <= request.seed < 2**63:
         raise InvalidRequest("The seed must be a whole number between 0 and 2^63-1.")
     return replace(request, prompt=prompt, style=style, source_image=None, user=None)
 
 
-def _queue_position(session: Session, job: GenerationJob) -> int:
-    ahead = session.exec(
-        select(func.count()).select_from(GenerationJob)
-        .where(GenerationJob.status == JobStatus.QUEUED, GenerationJob.created_at < job.created_at)
-    ).one()
-    return int(ahead) + 1
-
-
 def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None = None,
            source_image_id: uuid.UUID | None = None, engine: str | None = None) -> uuid.UUID:
-    """Accept a request and queue it. Raises an ImagechatError with a user message.
+    """Accept a request and queue it. Raises an ImagechatError with a user message; a refused request
+    leaves no row behind.
 
     `source_image_id` names the "before" image of a change ("make it watercolor"): engines that can
     edit get its bytes; for the others its seed is reused, so the new picture keeps its composition.
     `engine` None means the configured engine."""
     provider = get_provider(engine)
     request = validate(request, provider)
-    edit = False
-    if source_image_id is not None:
-        source = library.get_image(owner_id, source_image_id)  # NotFound unless it is the owner's
-        edit = provider.capabilities.edits
-        if not edit and request.seed is None:
-            request = replace(request, seed=source.seed)
-    limits.check_rate_limit(owner_id)
-    estimate = provider.estimate_cost(request)
-    job = GenerationJob(
-        owner_id=owner_id, conversation_id=conversation_id, kind=JobKind.EDIT if edit else JobKind.GENERATE,
-        engine=provider.name, model=provider.model, prompt=request.prompt, source_image_id=source_image_id,
-        reserved_usd=estimate, stage=WAITING, params=request.params(),
-    )
-    with session_scope() as s:
-        s.add(job)
-        s.flush()
-        limits.reserve(s, owner_id=owner_id, job_id=job.id, amount_usd=estimate,
-                       engine=provider.name, model=provider.model)
-        position = _queue_position(s, job)
+    limits.check_rate_limit(owner_id)  # Redis first: when it is down nothing is written
     try:
-        progress.publish(ProgressEvent(job_id=str(job.id), status=JobStatus.QUEUED, stage=WAITING,
-                                       queue_position=position))
-        queue.enqueue(job.id)
-    except Exception:
-        log.exception("enqueue failed for job %s", job.id)
-        message = "The image queue is unreachable right now. Try again in a minute."
-        fail(job.id, message, "queue_unavailable")
-        raise EngineUnavailable(message) from None
-    log.info("job %s queued (engine=%s, owner=%s, position=%s)", job.id, provider.name, owner_id, position)
-    return job.id
+        edit = False
+        if source_image_id is not None:
+            source = library.get_image(owner_id, source_image_id)  # NotFound unless it is the owner's
+            edit = provider.capabilities.edits
+            if not edit and request.seed is None:
+                request = replace(request, seed=source.seed)
+        estimate = provider.estimate_cost(request)
+        job = GenerationJob(
+            owner_id=owner_id, conversation_id=conversation_id, kind=JobKind.EDIT if edit else JobKind.GENERATE,
+            engine=provider.name, model=provider.model, prompt=request.prompt, source_image_id=source_image_id,
+            reserved_usd=estimate, stage=admission.HELD, params=request.params(),
+        )
+        with session_scope() as s:
+            s.add(job)
+            s.flush()
+            limits.reserve(s, owner_id=owner_id, job_id=job.id, amount_usd=estimate,
+                           engine=provider.name, model=provider.model)
+    except ServiceUnavailable:
+        raise ServiceUnavailable(NOTHING_QUEUED_DB) from None
+    job_id = job.id
+    try:
+        admission.admit(owner_id)
+        with session_scope() as s:
+            row = s.get(GenerationJob, job_id)
+            position = admission.queue_position(s, row)
+            stage, admitted = row.stage, row.heartbeat_at is not None
+        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=stage,
+                                       queue_position=position if admitted else None))
+    except (RedisError, ServiceUnavailable) as exc:
+        if _discard(job_id):
+            log.warning("could not queue job %s; discarded it", job_id,
+                        extra={"job_id": str(job_id), "user_id": owner_id})
+            raise ServiceUnavailable(NOTHING_QUEUED_DB if isinstance(exc, ServiceUnavailable)
+                                     else NOTHING_QUEUED_QUEUE) from None
+        # It cannot be taken back (the database went away too, or a worker already has it): it stays
+        # accepted, and recovery.reconcile puts it in line if its message never reached the queue.
+        log.warning("job %s accepted; its queueing is left to recovery", job_id,
+                    extra={"job_id": str(job_id), "user_id": owner_id})
+    log.info("job queued", extra={"job_id": str(job_id), "user_id": owner_id, "engine": provider.name})
+    return job_id
+
+
+def _discard(job_id: uuid.UUID) -> bool:
+    """Take back a job that never got on the queue, with its reservation: a refused submit leaves nothing.
+    False when it cannot be taken back: the database is away, or a worker already claimed it."""
+    try:
+        with session_scope() as s:
+            job = locked(s, job_id)
+            if job is None:
+                return True
+            if job.status != JobStatus.QUEUED or job.attempts:
+                return False
+            s.execute(sa_delete(UsageEntry).where(UsageEntry.job_id == job_id))
+            s.delete(job)
+        return True
+    except ServiceUnavailable:
+        return False
 
 
 def get_job(owner_id: int, job_id: uuid.UUID) -> GenerationJob:
@@ -126,19 +161,29 @@ def locked(s: Session, job_id: uuid.UUID) -> GenerationJob | None:
 
 
 def cancel(owner_id: int, job_id: uuid.UUID) -> bool:
-    """Cancel a queued or running job. False when it had already finished."""
+    """Cancel a queued or running job. False when it had already finished.
+
+    A queued job's reservation is released at once. A running job's stays reserved until its worker
+    has stopped the engine and settled what the provider billed (runner.run_job)."""
     with session_scope() as s:
         job = locked(s, job_id)
         if job is None or job.owner_id != owner_id:
             raise NotFound("That job doesn't exist, or it isn't yours.")
         if job.status in TERMINAL:
             return False
+        was_running = job.status == JobStatus.RUNNING
         job.status, job.stage, job.finished_at = JobStatus.CANCELLED, "Cancelled", utcnow()
-        limits.release(s, job.id)
+        if not was_running:
+            limits.release(s, job.id)
         s.add(job)
+        percent = job.percent
     redis_client.client().set(cancel_key(job_id), "1", ex=3600)
-    progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.CANCELLED, percent=job.percent, stage="Cancelled"))
-    log.info("job %s cancelled by owner", job_id)
+    previews.forget(str(job_id))
+    progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.CANCELLED, percent=percent,
+                                   stage="Cancelled"))
+    log.info("job cancelled by its owner", extra={"job_id": str(job_id), "user_id": owner_id})
+    if not was_running:
+        admission.admit(owner_id)
     return True
 
 
@@ -147,19 +192,25 @@ def cancel_key(job_id: uuid.UUID | str) -> str:
 
 
 def fail(job_id: uuid.UUID, message: str, code: str, *, attempt: int | None = None) -> None:
+    """End the job as failed and release its reservation (the engine billed nothing or was never called)."""
     with session_scope() as s:
         job = locked(s, job_id)
         if job is None or job.status in TERMINAL or (attempt is not None and job.attempts != attempt):
             return
-        job.status, job.stage, job.error, job.error_code, job.finished_at = JobStatus.FAILED, "Failed", message, code, utcnow()
+        job.status, job.stage, job.error, job.error_code = JobStatus.FAILED, "Failed", message, code
+        job.finished_at = utcnow()
         limits.release(s, job.id)
         s.add(job)
-        percent = job.percent
+        percent, owner_id = job.percent, job.owner_id
+    log.info("job failed: %s", code, extra={"job_id": str(job_id), "user_id": owner_id})
     try:
-        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.FAILED, percent=percent, stage="Failed",
-                                       error=message, error_code=code))
-    except Exception:  # the database already says failed; a page reload shows it
-        log.exception("could not publish the failure of job %s", job_id)
+        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.FAILED, percent=percent,
+                                       stage="Failed", error=message, error_code=code))
+        previews.forget(str(job_id))
+        admission.admit(owner_id)
+    except RedisError:  # the database already says failed; a reload shows it, recovery admits the next job
+        log.warning("could not publish the failure of job %s", job_id,
+                    extra={"job_id": str(job_id), "user_id": owner_id})
 
 
 def requeue(job_id: uuid.UUID, *, stage: str, delay_s: float, attempt: int | None = None) -> bool:
@@ -167,44 +218,18 @@ def requeue(job_id: uuid.UUID, *, stage: str, delay_s: float, attempt: int | Non
         job = locked(s, job_id)
         if job is None or job.status in TERMINAL or (attempt is not None and job.attempts != attempt):
             return False
-        job.status, job.stage, job.heartbeat_at = JobStatus.QUEUED, stage, None
+        # It keeps its slot: heartbeat_at now says when it went back on the queue.
+        job.status, job.stage, job.heartbeat_at = JobStatus.QUEUED, stage, utcnow()
         s.add(job)
     progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, percent=0, stage=stage))
     queue.enqueue(job_id, delay_ms=int(delay_s * 1000) or None)
     return True
 
 
-def reconcile_stale_jobs() -> int:
-    """Requeue (or fail, when out of attempts) running jobs whose worker stopped sending heartbeats.
-
-    Any process may call this; a try-lock makes concurrent calls cheap no-ops. Returns how many jobs
-    were recovered.
-    """
-    settings = get_settings()
-    cutoff = utcnow() - timedelta(seconds=settings.job_stale_after_s)
-    with session_scope() as s:
-        if not s.execute(text("SELECT pg_try_advisory_xact_lock(:k)").bindparams(k=_RECONCILE_LOCK_KEY)).scalar():
-            return 0
-        stale = s.exec(
-            select(GenerationJob.id, GenerationJob.attempts)
-            .where(GenerationJob.status == JobStatus.RUNNING, GenerationJob.heartbeat_at < cutoff)
-            .with_for_update(skip_locked=True)
-        ).all()
-    recovered = 0
-    for job_id, attempts in stale:
-        if attempts >= settings.job_max_attempts:
-            fail(job_id, "The worker stopped while making this image, too many times. Try again.",
-                  "worker_lost", attempt=attempts)
-        else:
-            requeue(job_id, stage="Restarting after a worker stopped", delay_s=0, attempt=attempts)
-        log.warning("recovered stale job %s (attempts=%s)", job_id, attempts)
-        recovered += 1
-    return recovered
-
-
 def preview_bytes(owner_id: int, job_id: uuid.UUID) -> bytes:
-    get_job(owner_id, job_id)
-    data = previews.get(str(job_id))
+    """The running job's newest preview; none once the job has ended (a cancelled job's stays private)."""
+    job = get_job(owner_id, job_id)
+    data = previews.get(str(job_id)) if job.status not in TERMINAL else None
     if data is None:
         raise NotFound("No preview is available for this job yet.")
     return data

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from imagechat.core import codec
 from imagechat.core.errors import NotFound
+from imagechat.core.text import clean_text
 from imagechat.db import session_scope
 from imagechat.models import Image, ImageData
 from imagechat.settings import get_settings
@@ -78,8 +79,15 @@ def export(owner_id: int, image_id: uuid.UUID, fmt: str) -> tuple[Image, bytes]:
     return image, codec.convert(data, fmt)
 
 
+MAX_PAGE = 500
+QUERY_CHARS = 200
+
+
 def list_images(owner_id: int, *, limit: int = 50, query: str | None = None) -> list[Image]:
-    """Newest first; metadata only (the Base64 table is never touched)."""
+    """Newest first; metadata only (the Base64 table is never touched). `query` is full-text search
+    (web-search syntax, so stray operators never fail); `limit` is kept within 1..MAX_PAGE."""
+    limit = min(max(1, limit), MAX_PAGE) if type(limit) is int else 50
+    query = clean_text(query)[:QUERY_CHARS] if isinstance(query, str) else None
     stmt = select(Image).where(Image.owner_id == owner_id)
     if query:
         english = literal_column("'english'::regconfig")  # a literal, so the GIN expression index applies

@@ -21,3 +21,8 @@ def store(job_id: str, data: bytes) -> None:
 
 def get(job_id: str) -> bytes | None:
     return client().get(_key(job_id))
+
+
+def forget(job_id: str) -> None:
+    """Drop the job's preview (cancelled, or finished: the stored image replaces it)."""
+    client().delete(_key(job_id))

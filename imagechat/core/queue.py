@@ -21,10 +21,10 @@ ACTOR = "generate_image"
 def get_broker() -> RedisBroker:
     settings = get_settings()
     broker = RedisBroker(
-        url=settings.redis_url,
+        client=client(),  # the process's bounded pool, not a pool of its own
         namespace=settings.redis_namespace,
         # A dead worker's messages are requeued during maintenance; the job reconciler
-        # (jobs.reconcile_stale_jobs) is the fast path, this is the broker's own backstop.
+        # (recovery.reconcile) is the fast path, this is the broker's own backstop.
         heartbeat_timeout=30_000,
         maintenance_chance=10_000,
     )
@@ -32,6 +32,22 @@ def get_broker() -> RedisBroker:
     broker.declare_queue(QUEUE)
     dramatiq.set_broker(broker)
     return broker
+
+
+def live_job_ids() -> set[str]:
+    """Job ids that have a message in Redis: waiting, delayed (a retry) or held by a worker.
+
+    Dramatiq keeps a message's body in `<queue>.msgs` (and `<queue>.DQ.msgs` while delayed) until the
+    worker acknowledges it. The delay queue is read first: a message moving from it to the main queue
+    is written there before it is removed here, so it cannot be missed between the two reads."""
+    broker = get_broker()
+    found: set[str] = set()
+    for name in (f"{QUEUE}.DQ.msgs", f"{QUEUE}.msgs"):
+        for _, raw in client().hscan_iter(f"{broker.namespace}:{name}", count=500):
+            message = dramatiq.Message.decode(raw)
+            if message.actor_name == ACTOR and message.args:
+                found.add(str(message.args[0]))
+    return found
 
 
 def enqueue(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> None:

@@ -30,6 +30,6 @@ class ImageRequest:
                 "quality": self.quality}
 
     @classmethod
-    def from_params(cls, prompt: str, params: dict) -> "ImageRequest":
+    def from_params(cls, prompt: str, params: dict) -> ImageRequest:
         return cls(prompt=prompt, style=params.get("style"), width=params["width"], height=params["height"],
                    n=params["n"], seed=params.get("seed"), quality=params.get("quality", "auto"))

@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlmodel import select
 
-from imagechat.core import library, limits, previews, progress, redis_client
-from imagechat.core.errors import ImagechatError, NotFound, TransientEngineError
-from imagechat.core.jobs import WAITING, cancel_key, fail, locked, requeue
+from imagechat.core import admission, library, limits, previews, progress, redis_client
+from imagechat.core.errors import ImagechatError, NotFound, ServiceUnavailable, TransientEngineError
+from imagechat.core.jobs import cancel_key, fail, locked, requeue
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
 from imagechat.core.providers.base import GenerationResult, Progress
@@ -30,6 +30,7 @@ from imagechat.settings import get_settings
 log = logging.getLogger(__name__)
 
 PUBLISH_INTERVAL_S = 0.05  # at most 20 progress events per second per job
+INFRA_ERRORS = (ServiceUnavailable, RedisError)  # PostgreSQL or Redis away: retry the message later
 
 
 @dataclass
@@ -77,16 +78,6 @@ def _claim(job_id: uuid.UUID) -> _Claim | None:
     return _Claim(job_id=job_id, attempt=snapshot.attempts, engine=snapshot.engine, request=request,
                   owner_id=snapshot.owner_id, conversation_id=snapshot.conversation_id,
                   source_image_id=snapshot.source_image_id)
-
-
-def _publish_queue_positions(limit: int = 20) -> None:
-    """Tell the jobs still waiting that they moved up."""
-    with session_scope() as s:
-        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == JobStatus.QUEUED)
-                         .order_by(GenerationJob.created_at).limit(limit)).all()
-    for position, job_id in enumerate(waiting, start=1):
-        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=WAITING,
-                                       queue_position=position))
 
 
 class _Reporter:
@@ -150,12 +141,15 @@ async def _watchdog(claim: _Claim, task: asyncio.Task, reporter: _Reporter) -> N
     key = cancel_key(claim.job_id)
     while not task.done():
         await asyncio.sleep(0.25)
-        if await asyncio.to_thread(redis_client.client().exists, key):
-            task.cancel()
-            return
-        if time.monotonic() >= next_beat:
-            next_beat = time.monotonic() + beat_every
-            await asyncio.to_thread(_heartbeat, claim, reporter.percent, reporter.stage)
+        try:
+            if await asyncio.to_thread(redis_client.client().exists, key):
+                task.cancel()
+                return
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + beat_every
+                await asyncio.to_thread(_heartbeat, claim, reporter.percent, reporter.stage)
+        except INFRA_ERRORS:  # Redis or PostgreSQL away for a moment: the engine keeps going, try again
+            log.warning("watchdog: service unavailable", extra={"job_id": str(claim.job_id)})
 
 
 def _heartbeat(claim: _Claim, percent: float, stage: str) -> None:
@@ -172,7 +166,7 @@ async def run_job(job_id: str) -> None:
     if claim is None:
         await asyncio.to_thread(_republish_terminal, job_uuid)
         return
-    await asyncio.to_thread(_publish_queue_positions)
+    await asyncio.to_thread(admission.publish_positions)
     settings = get_settings()
     reporter = _Reporter(job_uuid)
     progress.publish(ProgressEvent(job_id=job_id, status=JobStatus.RUNNING, percent=0, stage="Starting"))
@@ -182,7 +176,7 @@ async def run_job(job_id: str) -> None:
         watchdog = asyncio.ensure_future(_watchdog(claim, task, reporter))
         try:
             result = await asyncio.wait_for(task, timeout=settings.job_time_limit_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransientEngineError(f"The engine took longer than {settings.job_time_limit_s} s.",
                                        code="time_limit") from None
         finally:
@@ -194,19 +188,24 @@ async def run_job(job_id: str) -> None:
     except asyncio.CancelledError:
         reporter.close()
         if await asyncio.to_thread(redis_client.client().exists, cancel_key(job_id)):
-            log.info("job %s stopped: cancelled", job_id)
+            log.info("job stopped: cancelled", extra={"job_id": job_id, "user_id": claim.owner_id})
+            await asyncio.to_thread(_settle_cancelled, claim)
             return
         raise
     except TransientEngineError as exc:
         reporter.close()
         await asyncio.to_thread(_retry_or_fail, claim, exc)
+    except INFRA_ERRORS:  # before ImagechatError: ServiceUnavailable is one, and an outage must not fail the job
+        reporter.close()
+        raise  # the actor retries the message; recovery.reconcile is the backstop
     except ImagechatError as exc:
         reporter.close()
-        log.info("job %s failed: %s (%s)", job_id, exc.code, exc.user_message)
+        log.info("job %s failed: %s (%s)", job_id, exc.code, exc.user_message,
+                 extra={"job_id": job_id, "user_id": claim.owner_id})
         await asyncio.to_thread(fail, job_uuid, exc.user_message, exc.code, attempt=claim.attempt)
     except Exception:
         reporter.close()
-        log.exception("job %s crashed", job_id)
+        log.exception("job %s crashed", job_id, extra={"job_id": job_id, "user_id": claim.owner_id})
         await asyncio.to_thread(fail, job_uuid, "Something went wrong while making this image. Try again.",
                                 "internal_error", attempt=claim.attempt)
 
@@ -214,13 +213,15 @@ async def run_job(job_id: str) -> None:
 def _retry_or_fail(claim: _Claim, exc: TransientEngineError) -> None:
     settings = get_settings()
     if claim.attempt >= settings.job_max_attempts:
-        log.info("job %s failed after %s attempts: %s", claim.job_id, claim.attempt, exc.code)
+        log.info("job %s failed after %s attempts: %s", claim.job_id, claim.attempt, exc.code,
+                 extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
         fail(claim.job_id, f"{exc.user_message} Gave up after {claim.attempt} attempts; try again later.",
               exc.code, attempt=claim.attempt)
         return
     delay = exc.retry_after_s if exc.retry_after_s is not None else min(60.0, 2.0 ** claim.attempt)
     delay += random.uniform(0, 0.25 * delay)
-    log.info("job %s attempt %s failed (%s); retrying in %.1f s", claim.job_id, claim.attempt, exc.code, delay)
+    log.info("job %s attempt %s failed (%s); retrying in %.1f s", claim.job_id, claim.attempt, exc.code, delay,
+             extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
     requeue(claim.job_id, stage=f"Engine busy; retrying in {delay:.0f} s "
              f"(attempt {claim.attempt + 1} of {settings.job_max_attempts})", delay_s=delay, attempt=claim.attempt)
 
@@ -232,9 +233,12 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
         raise TransientEngineError("The engine returned no image.", code="empty_result")
     with session_scope() as s:
         job = locked(s, claim.job_id)
-        if job is None or job.status != JobStatus.RUNNING or job.attempts != claim.attempt:
-            log.info("job %s changed while running (now %s); result discarded", claim.job_id,
-                     job.status if job else "deleted")
+        if job is None or job.attempts != claim.attempt or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLED):
+            log.info("job changed while running (now %s); result discarded", job.status if job else "deleted",
+                     extra={"job_id": str(claim.job_id)})
+            return
+        if job.status == JobStatus.CANCELLED:  # cancelled after the engine finished: billed all the same
+            limits.settle(s, claim.job_id, cost_usd=result.cost_usd, usage=result.usage)
             return
         ids = library.add_images(s, owner_id=claim.owner_id, job_id=claim.job_id, prompt=claim.request.prompt,
                                  style=claim.request.style, engine=result.engine, model=result.model,
@@ -246,7 +250,18 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
         s.add(job)
     progress.publish(ProgressEvent(job_id=str(claim.job_id), status=JobStatus.SUCCEEDED, percent=100, stage="Done",
                                    image_ids=[str(i) for i in ids]))
-    log.info("job %s succeeded: %d image(s), $%.4f", claim.job_id, len(ids), result.cost_usd)
+    log.info("job succeeded: %d image(s), $%.4f", len(ids), result.cost_usd,
+             extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
+    previews.forget(str(claim.job_id))
+    admission.admit(claim.owner_id)
+
+
+def _settle_cancelled(claim: _Claim) -> None:
+    """The engine was stopped mid-call: the provider bills a request it received, and we cannot know
+    how much of it, so the reservation (the estimate's upper bound) is charged. Free engines reserve 0."""
+    with session_scope() as s:
+        limits.charge_reservation(s, claim.job_id, why="cancelled while the engine was running")
+    admission.admit(claim.owner_id)
 
 
 def _republish_terminal(job_id: uuid.UUID) -> None:

@@ -1,12 +1,27 @@
-"""User text made safe to store and show: no control or invisible characters, single spaces."""
+"""User text made safe to store and show.
+
+PostgreSQL text cannot hold NUL; terminal escape sequences ("\x1b[31m") and invisible or direction-
+changing characters only disguise what the text says. Prompts and titles become one clean line;
+chat messages keep their line breaks and tabs."""
 
 from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# Lone surrogates (\ud800-\udfff) cannot be encoded as UTF-8 at all, so they go too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+_CONTROL_KEEP_LINES = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
 
 
 def clean_text(raw: str) -> str:
-    """Control and invisible characters become spaces; runs of white space collapse."""
-    return " ".join(_CONTROL.sub(" ", raw or "").split())
+    """One line: escape sequences removed, control and invisible characters become spaces, runs of
+    white space collapse."""
+    return " ".join(_CONTROL.sub(" ", _ANSI.sub("", raw or "")).split())
+
+
+def clean_message(raw: str) -> str:
+    """Like clean_text, but line breaks and tabs stay (a chat message may have several lines)."""
+    text = _CONTROL_KEEP_LINES.sub(" ", _ANSI.sub("", (raw or "").replace("\r\n", "\n").replace("\u2028", "\n")))
+    return text.strip()

@@ -7,8 +7,9 @@ import asyncio
 import reflex as rx
 
 from imagechat.core import library
+from imagechat.core.text import clean_text
 from imagechat.state.session import SessionState
-from imagechat.state.views import GalleryItem, as_uuid
+from imagechat.state.views import GalleryItem, as_text, as_uuid
 
 
 class GalleryState(SessionState):
@@ -35,5 +36,10 @@ class GalleryState(SessionState):
 
     @rx.event
     async def search(self, form: dict):
-        self.query = (form.get("q") or "")[:200]
+        query = as_text(form.get("q") if isinstance(form, dict) else None, library.QUERY_CHARS)
+        if query is None:
+            return rx.toast.error(f"Search for at most {library.QUERY_CHARS} characters.")
+        if not await self._signed_in_user_id():
+            return rx.redirect("/login")
+        self.query = clean_text(query)
         await self._search()

@@ -1,16 +1,32 @@
-"""Who is signed in. Every per-user state derives from `SessionState`, so log-out or a different
-user in the same tab resets all of them, including states added later, without a hand-kept list."""
+"""Who is signed in, and the watcher that ends a tab's signed-in view when its session ends.
+
+Every per-user state derives from `SessionState`, so log-out or a different user in the same tab resets
+all of them, including states added later, without a hand-kept list.
+
+The session token lives only in the HttpOnly cookie set by api/auth.py. The state reads it from the
+websocket's own request headers (`router.headers.cookie`, which Reflex never sends to the browser) and
+keeps only its sha256, the user id, the expiry and when it was last checked, all backend-only vars.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import reflex as rx
+from redis.exceptions import RedisError
+from starlette.requests import cookie_parser
 
 from imagechat.core import auth
 from imagechat.core.auth import SESSION_COOKIE
+from imagechat.core.errors import ImagechatError
+from imagechat.settings import get_settings
+from imagechat.state import tabs
 
-SESSION_MAX_AGE_S = auth.SESSION_DAYS * 24 * 3600
+log = logging.getLogger(__name__)
+
+REVALIDATE_S = 30.0  # the database is asked again after this long; revocations reach tabs through Redis sooner
 
 
 def _descendants(cls: type[rx.State]) -> list[type[rx.State]]:
@@ -21,27 +37,47 @@ def _descendants(cls: type[rx.State]) -> list[type[rx.State]]:
 
 
 class SessionState(rx.State):
-    # The same cookie authorises the image routes (imagechat/api/images.py).
-    session_token: str = rx.Cookie("", name=SESSION_COOKIE, same_site="strict", max_age=SESSION_MAX_AGE_S)
     username: str = ""
     _user_id: int = 0
-    _checked_token: str = ""
+    _token_hash: str = ""  # sha256 of the cookie that was checked; never the token itself
+    _expires_at: float = 0.0
+    _checked_at: float = 0.0
 
-    async def _session(self) -> "SessionState":
+    async def _session(self) -> SessionState:
         return self if type(self) is SessionState else await self.get_state(SessionState)
 
+    def _cookie_token(self) -> str:
+        """The session cookie of this tab's websocket (Starlette's lenient parser, as the HTTP routes use)."""
+        return cookie_parser(self.router.headers.cookie or "").get(SESSION_COOKIE, "")
+
     async def _signed_in_user_id(self) -> int:
-        """The signed-in user's id, or 0. The token is checked again only when it changes."""
+        """The signed-in user's id, or 0. The database is asked when the cookie changed or after
+        REVALIDATE_S; in between, one Redis lookup tells whether the session was revoked."""
         session = await self._session()
-        token = session.session_token
-        if token and token == session._checked_token and session._user_id:
-            return session._user_id
-        user = await asyncio.to_thread(auth.user_for_token, token) if token else None
-        user_id = user.id if user else 0
+        token = session._cookie_token()
+        hashed = auth.token_hash(token) if token else ""
+        now = time.time()
+        known = bool(hashed) and hashed == session._token_hash and bool(session._user_id) and now < session._expires_at
+        revoked = None
+        if known:
+            try:
+                revoked = await auth.is_revoked(hashed)
+            except RedisError:
+                revoked = None  # unknown: ask the database below
+            if revoked is False and now - session._checked_at < REVALIDATE_S:
+                return session._user_id
+        try:
+            info = await asyncio.to_thread(auth.session_for_hash, hashed) if hashed else None
+        except ImagechatError:
+            if known and revoked is False:
+                return session._user_id  # the database is away for now; Redis says the session stands
+            raise
+        user_id = info.user_id if info else 0
         if session._user_id and user_id != session._user_id:
             await session._forget_user_data()  # another user (or nobody) in this tab now
-        session._user_id, session._checked_token = user_id, token if user else ""
-        session.username = user.username if user else ""
+        session._user_id, session.username = user_id, info.username if info else ""
+        session._token_hash = hashed if info else ""
+        session._expires_at, session._checked_at = (info.expires_at, now) if info else (0.0, 0.0)
         return user_id
 
     async def _forget_user_data(self) -> None:
@@ -50,14 +86,65 @@ class SessionState(rx.State):
         for cls in _descendants(SessionState):
             (await session.get_state(cls)).reset()
 
-    async def _sign_in(self, token: str, user_id: int, username: str) -> None:
-        session = await self._session()
-        if session._user_id and session._user_id != user_id:
-            await session._forget_user_data()
-        session.session_token, session._checked_token = token, token
-        session._user_id, session.username = user_id, username
-
     async def _sign_out(self) -> None:
+        """Forget the user in this tab (the session itself is ended by auth.log_out)."""
         session = await self._session()
         await session._forget_user_data()
-        session.session_token, session._checked_token, session._user_id, session.username = "", "", 0, ""
+        session._user_id, session.username, session._token_hash = 0, "", ""
+        session._expires_at = session._checked_at = 0.0
+
+    @rx.event(background=True)
+    async def watch_session(self):
+        """on_load of every private page: send this tab to the log-in page within SESSION_CHECK_S of its
+        session ending (log-out in another tab, expiry, `users disable`), and forget the user's data.
+
+        One watcher per tab (state/tabs.py): a start more than 0.25 s after the last takes over and the
+        older one stops on its next tick. It also stops when the tab's
+        websocket is gone from this process; Reflex itself cancels an on_load chain's tasks on disconnect
+        and when the tab navigates to another page (whose on_load starts a new watcher).
+        """
+        client_token = self.router.session.client_token
+        # A navigation restarts the on_load chain: the newest watcher takes over; a flood of calls does not.
+        me = tabs.claim("session", client_token, takeover_after_s=0.25)
+        if me is None:
+            return
+        async with self:
+            if not await self._signed_in_user_id():
+                tabs.release("session", client_token, me)
+                return
+            hashed, expires_at = self._token_hash, self._expires_at
+        interval = get_settings().session_check_s
+        checked_at = time.monotonic()
+        log.debug("session watcher %s started", me)
+        why = "cancelled by Reflex (the tab navigated or disconnected)"
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if not tabs.holds("session", client_token, me):
+                    why = "a newer watcher took over"
+                    return
+                if not tabs.tab_connected(client_token):
+                    why = "the tab's websocket is gone"
+                    return
+                if time.time() < expires_at:
+                    try:
+                        if not await auth.is_revoked(hashed):
+                            if time.monotonic() - checked_at < REVALIDATE_S:
+                                continue
+                            checked_at = time.monotonic()
+                            if await asyncio.to_thread(auth.session_for_hash, hashed) is not None:
+                                continue
+                    except Exception:  # noqa: BLE001 - Redis or the database away: keep the tab, look again
+                        log.warning("session check failed; trying again in %.0f s", interval, exc_info=True)
+                        continue
+                async with self:
+                    if not tabs.holds("session", client_token, me) or self._token_hash != hashed:
+                        why = "signed out here already, or the tab holds another session"
+                        return
+                    await self._sign_out()
+                why = "the session ended: the tab was sent to the log-in page"
+                yield rx.redirect("/login?error=session_ended")
+                return
+        finally:
+            log.debug("session watcher %s stopped: %s", me, why)
+            tabs.release("session", client_token, me)

@@ -124,8 +124,12 @@ def running_app(name: str, database_url: str, redis_url: str, start_worker, **ov
         GRANIAN_WORKERS=env.get("GRANIAN_WORKERS", "2"),
         REFLEX_WEB_WORKDIR=str(web_dir),
         REFLEX_STATES_WORKDIR=str(web_dir.with_name(web_dir.name + "-states")),
-        **{k.upper(): str(v) for k, v in overrides.items()},
+        LOG_DIR=str(ARTIFACTS / "logs"),
     )
+    # Every browser test signs up (so sign-up is open whatever a local .env says) and logs in from 127.0.0.1,
+    # which the per-address throttles would otherwise refuse after a few tests.
+    env.update({"ALLOW_SIGNUP": "open", "LOGIN_LIMIT_PER_ADDRESS": "1000/minute",
+                "SIGNUP_LIMIT_PER_ADDRESS": "1000/minute", **{k.upper(): str(v) for k, v in overrides.items()}})
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"e2e-reflex-{name}.log"
@@ -172,8 +176,11 @@ def running_app(name: str, database_url: str, redis_url: str, start_worker, **ov
 def app_server(database_url, redis_url, start_worker) -> str:
     """The offline-engine app, once per session. A key is present (the offline engine is chosen
     explicitly): test_secrets proves it never reaches the browser."""
+    # The key makes the app use a chat model: its base URL is a closed local port, so nothing leaves the
+    # machine and every turn falls back to the parser (as with an unreachable API).
     with running_app("offline", database_url, redis_url, start_worker, image_engine="offline",
-                     openai_api_key=E2E_OPENAI_KEY) as base:
+                     openai_api_key=E2E_OPENAI_KEY, openai_base_url="http://127.0.0.1:9/v1",
+                     openai_max_retries=0) as base:
         yield base
 
 

@@ -62,7 +62,8 @@ def test_sunset_then_watercolor_before_after_and_downloads(page: Page, console_e
     send(page, "Make it more artistic, like a watercolor painting")
     change = page.locator(".assistant-message").last
     expect(change.locator(".before-after")).to_be_visible(timeout=60_000)
-    before, after = change.locator(".before-image img.generated-image"), change.locator(".after-image img.generated-image")
+    before = change.locator(".before-image img.generated-image")
+    after = change.locator(".after-image img.generated-image")
     expect(before).to_be_visible()
     expect(after).to_be_visible()
     page.wait_for_function("imgs => imgs.every(i => i.complete && i.naturalWidth > 0)",

@@ -548,7 +548,8 @@ def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
                        param="prompt", code="string_above_max_length")
     n = p.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
-        raise ApiError(400, f"Invalid 'n': integer {'below minimum' if isinstance(n, int) and n < 1 else 'above maximum'}"
+        which = "below minimum" if isinstance(n, int) and n < 1 else "above maximum"
+        raise ApiError(400, f"Invalid 'n': integer {which}"
                             " value. Expected a value between 1 and 10.", param="n",
                        code="integer_below_min_value" if isinstance(n, int) and n < 1 else "integer_above_max_value")
     quality = _choice(p, "quality", QUALITIES, "auto")
@@ -569,7 +570,8 @@ def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
     source_size = None
     if edit:
         if not sources:
-            raise ApiError(400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
+            raise ApiError(400, "Missing required parameter: 'image'.", param="image",
+                           code="missing_required_parameter")
         if len(sources) > MAX_IMAGES:
             raise ApiError(400, f"Invalid 'image': too many images, expected at most {MAX_IMAGES}.", param="image")
         for _, data in sources:
@@ -693,7 +695,8 @@ async def _answer(send, job: _Job, prompt: str, sources, mask, edit: bool, event
     for i in range(job.n):
         final = await asyncio.to_thread(_render, job, prompt, sources, mask, edit, i)
         for k in range(job.partial_images):
-            b64 = await asyncio.to_thread(lambda k=k: _b64(fake_images.preview(final, k, job.partial_images), job))
+            b64 = await asyncio.to_thread(
+                lambda k=k, final=final: _b64(fake_images.preview(final, k, job.partial_images), job))
             await emit({"type": f"{prefix}.partial_image", "b64_json": b64, "partial_image_index": k,
                         "created_at": int(time.time()), **meta})
         b64 = await asyncio.to_thread(_b64, final, job)

@@ -16,11 +16,13 @@ import uuid
 
 import pytest
 from PIL import Image as PILImage
+from sqlmodel import select
 
 from imagechat.core import assistant, chat, conversations, jobs, library, progress
 from imagechat.core.intents import IMAGE_TOOL_SCHEMA, ChatContext
+from imagechat.core.providers import openai_pricing as pricing
 from imagechat.db import session_scope
-from imagechat.models import GenerationJob
+from imagechat.models import GenerationJob, LedgerStatus, UsageEntry
 from imagechat.settings import Settings
 from tests.intent_cases import CASES, LAST, NO_IMAGE, IntentCase
 
@@ -355,3 +357,57 @@ def test_describe_last_image_quotes_the_prompt():
     assert json.loads('"a \\"quoted\\" cat"') == 'a "quoted" cat'
     assert "no image" in assistant.describe_last_image(ChatContext(**NO_IMAGE))
     assert "sunset" in assistant.describe_last_image(ChatContext(**LAST))
+
+
+# ---------------------------------------------------------------- spending
+
+
+def _chat_ledger(owner: int) -> list[UsageEntry]:
+    with session_scope() as s:
+        return list(s.exec(select(UsageEntry).where(UsageEntry.owner_id == owner,
+                                                   UsageEntry.engine == assistant.CHAT_ENGINE)).all())
+
+
+async def test_chat_model_answers_are_charged_from_their_token_usage(fake, make_user):
+    owner = make_user()
+    conv = conversations.create(owner).id
+    fake.script_chat(text="Hello! What should I draw?")
+    await chat.respond(owner, conv, "hi", Deltas(), settings=settings_for(fake))
+    [entry] = _chat_ledger(owner)
+    usage = entry.usage
+    assert entry.status == LedgerStatus.CHARGED and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert entry.amount_usd == pytest.approx(pricing.chat_cost(entry.model, usage)) and entry.amount_usd > 0
+    request = fake.chat_requests()[-1].params
+    assert request["stream_options"] == {"include_usage": True}
+    assert request["max_completion_tokens"] == assistant.MAX_OUTPUT_TOKENS
+
+
+async def test_a_refused_call_is_released_and_a_failed_stream_is_charged(fake, make_user):
+    owner = make_user()
+    conv = conversations.create(owner).id
+    fake.api_keys = {"sk-the-right-one"}  # 401: the API charged nothing
+    await chat.respond(owner, conv, "hello", Deltas(), settings=settings_for(fake))
+    fake.api_keys = None
+    fake.script_chat(text="Let me think about that for a moment", fault="drop:4")  # cut mid-answer: maybe billed
+    turn = await chat.respond(owner, conv, SUNSET_TEXT, Deltas(), settings=settings_for(fake, openai_max_retries=0))
+    jobs.cancel(owner, turn.job_id)
+    refused, dropped = sorted(_chat_ledger(owner), key=lambda e: e.id)
+    assert refused.status == LedgerStatus.RELEASED
+    assert dropped.status == LedgerStatus.CHARGED and dropped.usage["billed"] == "unknown" and dropped.amount_usd > 0
+
+
+async def test_no_budget_left_means_the_parser_answers_and_the_model_is_not_called(fake, make_user, monkeypatch):
+    from imagechat.settings import get_settings
+
+    owner = make_user()
+    conv = conversations.create(owner).id
+    monkeypatch.setenv("USER_DAILY_BUDGET_USD", "0.000001")
+    get_settings.cache_clear()
+    try:
+        turn = await chat.respond(owner, conv, SUNSET_TEXT, Deltas(), settings=settings_for(fake))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    jobs.cancel(owner, turn.job_id)
+    assert fake.chat_requests() == [] and turn.job_id is not None  # the offline engine costs nothing
+    assert _chat_ledger(owner) == []

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from PIL import Image as PILImage
-from sqlalchemy.exc import DataError
 from sqlmodel import select
 
 from imagechat.core import conversations, library
@@ -256,12 +255,18 @@ def test_last_image_is_the_newest_of_this_conversation(make_user, stored):
     assert conversations.last_image(owner, elsewhere.id).conversation_id == elsewhere.id
 
 
-@pytest.mark.xfail(strict=True, raises=DataError,
-                   reason="add_message stores content raw and PostgreSQL text cannot hold NUL; chat.check_message "
-                          "lets it through, so a chat message with a NUL byte fails with a database error")
 def test_a_message_with_a_nul_byte_is_stored(make_user):
     owner = make_user()
     conv = conversations.create(owner)
     conversations.add_message(owner, conv.id, "user", "a red\x00 fox")
     (view,) = conversations.messages(owner, conv.id)
     assert "\x00" not in view.content and "fox" in view.content
+
+
+def test_terminal_escapes_and_controls_never_reach_titles_or_messages(make_user):
+    owner = make_user()
+    conv = conversations.create(owner)
+    conversations.add_message(owner, conv.id, "user", "\x1b[31mred \x1b[0m fox\u202e on\r\nthe sea\x07")
+    (view,) = conversations.messages(owner, conv.id)
+    assert view.content == "red  fox  on\nthe sea"
+    assert conversations.get(owner, conv.id).title == "red fox on the sea"

@@ -20,8 +20,8 @@ from PIL import Image  # noqa: E402
 from imagechat.core.errors import EngineUnavailable, InvalidRequest  # noqa: E402
 from imagechat.core.providers import diffusers_engine  # noqa: E402
 from imagechat.core.providers.base import Progress  # noqa: E402
-from imagechat.core.request import ImageRequest  # noqa: E402
 from imagechat.core.providers.diffusers_engine import DiffusersProvider  # noqa: E402
+from imagechat.core.request import ImageRequest  # noqa: E402
 from imagechat.settings import Settings  # noqa: E402
 from tests.support.tiny_sd import save_tiny_pipeline  # noqa: E402
 
@@ -114,7 +114,7 @@ async def test_no_seed_picks_one_and_reports_it(provider):
 async def test_style_changes_the_prompt_and_the_image(provider):
     plain, _ = await make(provider, seed=5)
     styled, _ = await make(provider, seed=5, style="watercolor")
-    assert styled.images[0].revised_prompt == "the cat and the sun, watercolor painting"
+    assert styled.images[0].revised_prompt == "the cat and the sun, in a watercolor painting style."
     assert plain.images[0].revised_prompt is None
     assert not np.array_equal(pixels(plain.images[0].data), pixels(styled.images[0].data))
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
 from sqlmodel import select
 
-from imagechat.core import jobs, progress
+from imagechat.core import jobs
+from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image
-from imagechat.core.request import ImageRequest
-from tests.support.waiting import job_events, run_job
+from tests.support.waiting import run_job
 
 
 def test_diffusers_engine_on_the_worker(private_namespace, own_worker, make_user, tmp_path):

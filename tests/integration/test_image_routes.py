@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from imagechat.api.images import routes
+from imagechat.core import auth, jobs, previews, progress
 from imagechat.core.auth import SESSION_COOKIE
-from imagechat.core import auth, jobs, progress
 from imagechat.core.request import ImageRequest
 
 
@@ -108,8 +108,15 @@ def test_logged_out_session_loses_access(client, stored):
     assert client.get(f"/api/images/{stored['image']}/full", cookies=cookies).status_code == 401
 
 
-def test_preview_route_is_owner_only(client, stored):
-    # The offline engine sends one real preview per image; the finished job keeps the last one.
-    r = client.get(f"/api/jobs/{stored['job']}/preview.webp", cookies=stored["owner"])
+def test_previews_are_owner_only_and_end_with_the_job(client, stored, private_namespace):
+    private_namespace()  # nobody runs this job: it stays queued while we look at its preview
+    owner_id = auth.user_for_token(stored["owner"][SESSION_COOKIE]).id
+    job_id = jobs.submit(owner_id, ImageRequest(prompt="a lighthouse", width=256, height=256))
+    frame = io.BytesIO()
+    PILImage.new("RGB", (64, 64), "orange").save(frame, "PNG")
+    previews.store(str(job_id), frame.getvalue())
+    r = client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["owner"])
     assert r.status_code == 200 and r.content[8:12] == b"WEBP" and r.headers["cache-control"] == "no-store"
-    assert client.get(f"/api/jobs/{stored['job']}/preview.webp", cookies=stored["other"]).status_code == 404
+    assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["other"]).status_code == 404
+    jobs.cancel(owner_id, job_id)  # a cancelled job's last preview is not served any more
+    assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["owner"]).status_code == 404

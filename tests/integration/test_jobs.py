@@ -13,11 +13,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from imagechat.core import jobs, progress, queue, runner
-from imagechat.core.errors import EngineUnavailable, InvalidRequest
+from imagechat.core.errors import InvalidRequest, ServiceUnavailable
+from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image, ImageData, UsageEntry
-from imagechat.core.request import ImageRequest
-from tests.support.waiting import job_events, run_job
+from tests.support.waiting import run_job, wait_until
 
 
 def _images(job_id):
@@ -143,10 +143,16 @@ def test_cancel_a_running_job(worker, make_user):
     final = asyncio.run(asyncio.wait_for(cancel_when_running(), 60))
     assert final.status == "cancelled"
     assert jobs.cancel(owner, job_id) is False  # already finished
-    asyncio.run(asyncio.sleep(1.0))  # give the worker time to notice and stop
+
+
+    def ledger_status():
+        with session_scope() as s:
+            return s.exec(select(UsageEntry.status).where(UsageEntry.job_id == job_id)).one()
+
+    # The worker stops the engine, then settles: the engine had the request, so the reservation is charged.
+    settled = wait_until(lambda: (status := ledger_status()) != "reserved" and status, 30, "the settling")
+    assert settled == "charged"
     assert _images(job_id) == [] and _job(job_id).status == "cancelled"
-    with session_scope() as s:
-        assert s.exec(select(UsageEntry.status).where(UsageEntry.job_id == job_id)).one() == "released"
 
 
 def test_only_the_owner_can_cancel(worker, make_user):
@@ -167,11 +173,32 @@ def test_unreachable_redis_gives_a_clear_message_and_writes_nothing(database_url
     get_settings.cache_clear()
     queue.get_broker.cache_clear()
     try:
-        with pytest.raises(EngineUnavailable) as err:
+        with pytest.raises(ServiceUnavailable) as err:
             jobs.submit(owner, ImageRequest(prompt="a sunset"))
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
         queue.get_broker.cache_clear()
-    assert "queue is unreachable" in err.value.user_message
+    assert err.value.user_message == jobs.NOTHING_QUEUED_QUEUE
+    assert _count_jobs(owner) == 0
+
+
+def test_unreachable_database_gives_a_clear_message_without_internals(database_url, redis_url, make_user,
+                                                                      monkeypatch):
+    from imagechat.db import get_engine
+    from imagechat.settings import get_settings
+
+    owner = make_user()
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://dbuser@127.0.0.1:9/imagechat")  # nothing listens
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        with pytest.raises(ServiceUnavailable) as err:
+            jobs.submit(owner, ImageRequest(prompt="a sunset"))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+    assert err.value.user_message == jobs.NOTHING_QUEUED_DB
+    assert "dbuser" not in str(err.value) and err.value.__cause__ is None
     assert _count_jobs(owner) == 0

@@ -121,3 +121,34 @@ def test_failed_job_is_not_charged_and_frees_its_budget(settings_env, make_user)
     assert entries[failed].status == "released"
     assert (entries[done].status, entries[done].amount_usd) == ("charged", 0.17)
     assert entries[done].usage == {"output_tokens": 4160}
+
+
+def test_in_flight_slots_are_capped_per_user_and_freed(settings_env, make_user):
+    settings_env()
+    alice, bob = make_user(), make_user()
+    with limits.in_flight_slot(alice, "chat", 2), limits.in_flight_slot(alice, "chat", 2):
+        with pytest.raises(RateLimited), limits.in_flight_slot(alice, "chat", 2):
+            pass
+        with limits.in_flight_slot(bob, "chat", 2):  # another user's slots are their own
+            pass
+    with limits.in_flight_slot(alice, "chat", 2):  # released on the way out, refused ones too
+        pass
+
+
+def test_concurrent_in_flight_slots_never_exceed_the_cap(settings_env, make_user):
+    settings_env()
+    alice = make_user()
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def hold():
+        with limits.in_flight_slot(alice, "chat", 3):
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            threading.Event().wait(0.2)
+            with lock:
+                inside[0] -= 1
+
+    results = _race(12, hold)
+    assert peak[0] <= 3 and results.count("ok") >= 3
+    assert all(r == "ok" or isinstance(r, RateLimited) for r in results)

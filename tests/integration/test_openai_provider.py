@@ -8,14 +8,16 @@ import traceback
 import uuid
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from PIL import Image
 
 from imagechat.core.errors import ContentRefused, EngineUnavailable, InvalidRequest, TransientEngineError
 from imagechat.core.providers import openai_pricing as pricing
 from imagechat.core.providers.base import Progress
-from imagechat.core.request import ImageRequest
 from imagechat.core.providers.openai_images import OpenAIProvider, map_size
+from imagechat.core.request import ImageRequest
 from imagechat.settings import Settings
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
@@ -109,7 +111,8 @@ async def test_edit_uploads_the_source_and_streams_an_edited_image(fake):
                                                          width=1536, height=1024), rec)
     (req,) = fake.image_requests()
     assert req.path == "/v1/images/edits"
-    assert [(f["field"], f["content_type"], f["size"]) for f in req.files] == [("image", "image/jpeg", len(buf.getvalue()))]
+    uploaded = [(f["field"], f["content_type"], f["size"]) for f in req.files]
+    assert uploaded == [("image", "image/jpeg", len(buf.getvalue()))]
     assert req.params["stream"] is True and req.params["prompt"] == "make it watercolor"
     out = image(result.images[0].data)
     assert out.size == (1536, 1024)

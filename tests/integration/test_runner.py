@@ -13,9 +13,9 @@ import pytest
 from sqlmodel import select
 
 from imagechat.core import jobs, library, previews, progress, runner
+from imagechat.core.errors import NotFound
 from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
-from imagechat.core.errors import NotFound
 from imagechat.models import GenerationJob, Image, JobKind, JobStatus, LedgerStatus, UsageEntry
 
 
@@ -67,7 +67,7 @@ async def test_a_job_runs_to_the_end_in_process(owner):
     assert percents == sorted(percents) and max(percents) < 100  # 100 only once stored
     previews_seen = [e.preview_url for e in events if e.preview_url]
     assert previews_seen and all(u.startswith(f"/api/jobs/{job_id}/preview.webp?v=") for u in previews_seen)
-    assert previews.get(str(job_id)) is not None
+    assert previews.get(str(job_id)) is None  # the stored image replaces the preview
 
     job, stored = _job(job_id), _images(job_id)
     assert (job.status, job.attempts, job.percent) == (JobStatus.SUCCEEDED, 1, 100.0)
@@ -89,7 +89,7 @@ async def test_running_a_finished_job_again_changes_nothing(owner):
     assert progress.latest(str(job_id)).status == JobStatus.SUCCEEDED
 
 
-async def test_cancel_while_running_stores_nothing_and_releases_the_budget(owner):
+async def test_cancel_while_running_stores_nothing_and_charges_what_was_reserved(owner):
     job_id = jobs.submit(owner, ImageRequest(prompt="a city skyline at night", n=4, width=1792, height=1024))
     task = asyncio.ensure_future(runner.run_job(str(job_id)))
     async with progress.Subscriber() as sub:
@@ -102,7 +102,9 @@ async def test_cancel_while_running_stores_nothing_and_releases_the_budget(owner
 
     assert _job(job_id).status == JobStatus.CANCELLED
     assert _images(job_id) == []
-    assert _ledger(job_id).status == LedgerStatus.RELEASED
+    entry = _ledger(job_id)  # the engine had the request: its reservation is charged (the offline engine's is $0)
+    assert (entry.status, entry.amount_usd, entry.usage["billed"]) == (LedgerStatus.CHARGED, 0.0, "unknown")
+    assert previews.get(str(job_id)) is None
 
 
 async def test_an_edit_whose_source_was_deleted_fails_clearly(owner, monkeypatch):

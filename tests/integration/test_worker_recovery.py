@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
-import pytest
 from sqlmodel import select
 
-from imagechat.core import jobs, progress
+from imagechat.core import jobs
+from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, Image, UsageEntry
-from imagechat.core.request import ImageRequest
 from tests.support.waiting import wait_for_event
 
 
 def test_sigkilled_worker_job_is_recovered_exactly_once(private_namespace, own_worker, make_user):
-    private_queue = private_namespace(job_stale_after_s=3)
+    private_queue = private_namespace(job_stale_after_s=6)  # heartbeats every 2 s: room for a busy machine
     doomed = own_worker(**private_queue)
     owner = make_user()
     job_id = jobs.submit(owner, ImageRequest(prompt="a city skyline at night by the sea", n=4,
@@ -29,7 +27,7 @@ def test_sigkilled_worker_job_is_recovered_exactly_once(private_namespace, own_w
         job = s.get(GenerationJob, job_id)
     assert (job.status, job.attempts) == ("running", 1), "the killed worker left the job running"
 
-    time.sleep(3.5)  # let its heartbeat go stale
+    time.sleep(6.5)  # let its heartbeat go stale
     own_worker(**private_queue)  # a new worker's reconciler finds it and requeues it
     final = asyncio.run(wait_for_event(job_id, lambda e: e.terminal, 90))
     assert final.status == "succeeded"

@@ -87,6 +87,7 @@ class WorkerProcess:
 
 def worker_env(database_url: str, redis_url: str, **overrides) -> dict:
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1",
+            "LOG_DIR": str(ROOT / "artifacts" / "logs"),  # test logs never mix with a real run's .data/logs
             **{k.upper(): str(v) for k, v in overrides.items()}}
 
 

@@ -16,7 +16,6 @@ import openai
 import pytest
 from PIL import Image
 
-
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer sk-x"}
 
@@ -32,7 +31,8 @@ def test_missing_bearer_token_is_401_with_openai_error_body(fake):
     r = post(fake, {"model": "gpt-image-1", "prompt": "p"}, headers={})
     assert r.status_code == 401
     assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-    assert post(fake, {"model": "gpt-image-1", "prompt": "p"}, headers={"Authorization": "Basic abc"}).status_code == 401
+    basic = {"Authorization": "Basic abc"}
+    assert post(fake, {"model": "gpt-image-1", "prompt": "p"}, headers=basic).status_code == 401
 
 
 @pytest.mark.parametrize("body,status,param,code", [

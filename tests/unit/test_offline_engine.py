@@ -13,9 +13,9 @@ from PIL import Image
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.painter import parse_scene, render
 from imagechat.core.providers.base import Progress, no_progress
+from imagechat.core.providers.offline import OfflineProvider
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES
-from imagechat.core.providers.offline import OfflineProvider
 
 SMALL = 256
 
@@ -170,7 +170,8 @@ def test_colour_word_bends_the_palette():
 def test_style_named_in_prompt_is_used_and_request_style_wins():
     provider = OfflineProvider()
     assert provider._validate(ImageRequest(prompt="a watercolor boat", width=64, height=64)) == "watercolor"
-    assert provider._validate(ImageRequest(prompt="a watercolor boat", style="cartoon", width=64, height=64)) == "cartoon"
+    request = ImageRequest(prompt="a watercolor boat", style="cartoon", width=64, height=64)
+    assert provider._validate(request) == "cartoon"
     assert provider._validate(ImageRequest(prompt="a boat", width=64, height=64)) == "photorealistic"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from imagechat.core.progress import ProgressEvent
 from imagechat.models import JobStatus, Role
 from imagechat.state.views import ChatMessage, apply_event, as_uuid, chat_message
 
-NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
 
 def _ref(image_id: str, prompt: str = "a fox") -> ImageRef:

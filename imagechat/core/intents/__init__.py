@@ -5,10 +5,10 @@ list of named rules; always available, offline) and a chat model calling the too
 `IMAGE_TOOL_SCHEMA`, whose calls `tools.intent_from_tool_call` checks into the same `ImageIntent`.
 """
 
+from imagechat.core.intents.decision import ChatContext, Decision, ImageIntent, TextReply
 from imagechat.core.intents.rules import RULES, parse_message
 from imagechat.core.intents.sizes import LANDSCAPE, PORTRAIT, SQUARE
 from imagechat.core.intents.tools import IMAGE_TOOL_SCHEMA, intent_from_tool_call
-from imagechat.core.intents.decision import ChatContext, Decision, ImageIntent, TextReply
 from imagechat.core.intents.words import edit_prompt, normalize_style
 
 __all__ = [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from imagechat.core.intents.decision import ChatContext, Decision, ImageIntent, TextReply
 from imagechat.core.intents.modifiers import Modifier, classify, peel, split_parts, take_sizes
 from imagechat.core.intents.replies import ASK_CHANGE, ASK_WHAT, BAD_SIZE, how_many
 from imagechat.core.intents.sizes import SQUARE, size_ok
-from imagechat.core.intents.decision import ChatContext, Decision, ImageIntent, TextReply
 from imagechat.core.intents.vocabulary import (
     COMPARATIVE,
     INLINE_STYLE,

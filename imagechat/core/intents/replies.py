@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imagechat.core.intents.sizes import MAX_SIDE, MIN_SIDE
 from imagechat.core.intents.decision import TextReply
+from imagechat.core.intents.sizes import MAX_SIDE, MIN_SIDE
 from imagechat.core.intents.vocabulary import EXAMPLES
 from imagechat.core.styles import STYLES
 

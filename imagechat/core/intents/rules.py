@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from imagechat.core.intents.actions import edit, generate, make_intent, object_phrase
+from imagechat.core.intents.decision import ChatContext, Decision, TextReply
 from imagechat.core.intents.modifiers import classify, split_parts
 from imagechat.core.intents.replies import ASK_CHANGE, ASK_WHAT, NO_IMAGE, WELCOME, help_reply, how_many
-from imagechat.core.intents.decision import ChatContext, Decision, TextReply
 from imagechat.core.intents.vocabulary import (
     AGAIN,
     AGAIN_JOINER,

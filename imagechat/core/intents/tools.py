@@ -10,9 +10,9 @@ import re
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.intents.actions import cap_count
+from imagechat.core.intents.decision import ChatContext, ImageIntent
 from imagechat.core.intents.replies import NO_IMAGE
 from imagechat.core.intents.sizes import SQUARE, size_ok
-from imagechat.core.intents.decision import ChatContext, ImageIntent
 from imagechat.core.intents.words import edit_prompt, normalize_style, tidy
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES

@@ -6,11 +6,13 @@ also hands over a small JPEG of the scene so far as a genuine preview."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image
+
+from imagechat.core.styles import STYLES
 
 from .canvas import Canvas, to_u8
 from .noise import rng_for
@@ -22,7 +24,6 @@ from .subjects import paint_subjects
 from .terrain import far_layers, near_layers
 from .water import paint_water
 from .weather import paint_weather
-from imagechat.core.styles import STYLES
 
 # Relative cost of each stage, measured roughly at 1024x1024; used to weight progress.
 WEIGHTS = {"sky": 12, "far": 12, "near": 14, "water": 10, "subjects": 6, "weather": 8, "style": 24, "finish": 14}

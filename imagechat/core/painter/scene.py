@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+
 from imagechat.core.styles import STYLES
 
 TIMES = ("dawn", "day", "sunset", "dusk", "night")

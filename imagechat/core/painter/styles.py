@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from imagechat.core.styles import STYLES
+
 from .canvas import blur_rgb, luminance, to_u8
 from .filters import saturate, sobel
 from .noise import fbm2d
 from .treatments import oil_painting, sketch, watercolor
-from imagechat.core.styles import STYLES
 
 # How much surface texture the layers should paint before the treatment (cartoon wants flat fills).
 TEXTURE = {"photorealistic": 1.0, "watercolor": 0.6, "cartoon": 0.0, "abstract": 0.5,

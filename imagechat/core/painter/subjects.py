@@ -85,7 +85,8 @@ def house(cv: Canvas, side: int) -> None:
     for wx in (-0.28, 0.12):
         win.polygon([(x + bw * wx, yb - bh * 0.7), (x + bw * (wx + 0.16), yb - bh * 0.7),
                      (x + bw * (wx + 0.16), yb - bh * 0.42), (x + bw * wx, yb - bh * 0.42)])
-    win.polygon([(x - bw * 0.05, yb), (x + bw * 0.08, yb), (x + bw * 0.08, yb - bh * 0.5), (x - bw * 0.05, yb - bh * 0.5)])
+    win.polygon([(x - bw * 0.05, yb), (x + bw * 0.08, yb), (x + bw * 0.08, yb - bh * 0.5), (x - bw * 0.05,
+                 yb - bh * 0.5)])
     warm = cv.scene.time in ("night", "dusk", "sunset") or "storm" in cv.scene.weather
     win.paint((1.0, 0.78, 0.38) if warm else _lit(cv, (0.25, 0.3, 0.38)))
 
@@ -101,13 +102,15 @@ def lighthouse(cv: Canvas, side: int) -> None:
     pts = [(x - tw * 3.8, yb + tw * 1.2)]
     for k in range(9):
         a = k / 8
-        pts.append((x - tw * 3.2 + a * tw * 6.4, yb - tw * 0.2 - math.sin(a * math.pi) * tw * float(rng.uniform(0.5, 0.9))))
+        lift = math.sin(a * math.pi) * tw * float(rng.uniform(0.5, 0.9))
+        pts.append((x - tw * 3.2 + a * tw * 6.4, yb - tw * 0.2 - lift))
     pts.append((x + tw * 3.8, yb + tw * 1.2))
     rock.polygon(pts)
     rock.paint(_lit(cv, (0.28, 0.26, 0.25)))
     top = yb - th
     tower = Stamp(cv, x - tw, top - tw * 1.2, x + tw, yb)
-    tower.polygon([(x - tw * 0.5, yb - tw * 0.3), (x + tw * 0.5, yb - tw * 0.3), (x + tw * 0.3, top), (x - tw * 0.3, top)])
+    tower.polygon([(x - tw * 0.5, yb - tw * 0.3), (x + tw * 0.5, yb - tw * 0.3), (x + tw * 0.3, top), (x - tw * 0.3,
+                   top)])
     tower.paint(_lit(cv, (0.95, 0.94, 0.9)))
     if not _backlit(cv):
         stripes = Stamp(cv, x - tw, top, x + tw, yb)
@@ -118,12 +121,14 @@ def lighthouse(cv: Canvas, side: int) -> None:
             stripes.polygon([(x - w0, y0), (x + w0, y0), (x + w1, y1), (x - w1, y1)])
         stripes.paint(_lit(cv, (0.75, 0.12, 0.1)))
     cap = Stamp(cv, x - tw, top - tw * 1.3, x + tw, top + 2)
-    cap.polygon([(x - tw * 0.45, top), (x + tw * 0.45, top), (x + tw * 0.45, top - tw * 0.12), (x - tw * 0.45, top - tw * 0.12)])
+    cap.polygon([(x - tw * 0.45, top), (x + tw * 0.45, top), (x + tw * 0.45, top - tw * 0.12), (x - tw * 0.45,
+                 top - tw * 0.12)])
     cap.polygon([(x - tw * 0.28, top - tw * 0.6), (x + tw * 0.28, top - tw * 0.6), (x, top - tw * 1.1)])
     cap.paint(_sil(cv))
     lamp_y = top - tw * 0.36
     lamp = Stamp(cv, x - tw * 0.3, top - tw * 0.6, x + tw * 0.3, top - tw * 0.12)
-    lamp.polygon([(x - tw * 0.22, top - tw * 0.6), (x + tw * 0.22, top - tw * 0.6), (x + tw * 0.22, top - tw * 0.12), (x - tw * 0.22, top - tw * 0.12)])
+    lamp.polygon([(x - tw * 0.22, top - tw * 0.6), (x + tw * 0.22, top - tw * 0.6), (x + tw * 0.22, top - tw * 0.12),
+                  (x - tw * 0.22, top - tw * 0.12)])
     lamp.paint((1.0, 0.93, 0.65))
     if _backlit(cv):
         _beams(cv, x, lamp_y, side)
@@ -152,7 +157,8 @@ def lone_tree(cv: Canvas, side: int) -> None:
     yb = _ground_at(cv, x) + (2 * cv.s if on_shore else cv.h * 0.04)
     th = cv.h * (0.16 if on_shore else 0.36)
     st = Stamp(cv, x - th * 0.6, yb - th * 1.05, x + th * 0.6, yb + 2)
-    st.polygon([(x - th * 0.055, yb), (x + th * 0.055, yb), (x + th * 0.03, yb - th * 0.55), (x - th * 0.03, yb - th * 0.55)])
+    st.polygon([(x - th * 0.055, yb), (x + th * 0.055, yb), (x + th * 0.03, yb - th * 0.55), (x - th * 0.03,
+                yb - th * 0.55)])
     for k in range(3):  # main branches
         a = (k - 1) * 0.7
         st.line([(x, yb - th * 0.45), (x + math.sin(a) * th * 0.22, yb - th * (0.7 + 0.05 * (k == 1)))], th * 0.018)
@@ -193,10 +199,11 @@ def boat(cv: Canvas) -> None:
     hull_c = _lit(cv, _colour_of(cv, "boat", (0.45, 0.22, 0.14)))
     sail_c = _lit(cv, (0.96, 0.94, 0.88))
     for mirror, alpha in ((-1, 0.35), (1, 1.0)):
-        def Y(dy):
+        def Y(dy, mirror=mirror):
             return yw - mirror * dy
         hull = Stamp(cv, x - L, yw - L * 0.25, x + L, yw + L * 0.25)
-        hull.polygon([(x - L * 0.55, Y(L * 0.1)), (x + L * 0.6, Y(L * 0.1)), (x + L * 0.4, Y(-L * 0.08)), (x - L * 0.42, Y(-L * 0.08))])
+        hull.polygon([(x - L * 0.55, Y(L * 0.1)), (x + L * 0.6, Y(L * 0.1)), (x + L * 0.4, Y(-L * 0.08)),
+                      (x - L * 0.42, Y(-L * 0.08))])
         hull.line([(x, Y(L * 0.1)), (x, Y(mast))], max(1.0, L * 0.015))
         hull.paint(hull_c if alpha == 1 else _sil(cv), alpha)
         sails = Stamp(cv, x - L, min(Y(mast), Y(0)) - 2, x + L, max(Y(mast), Y(0)) + 2)

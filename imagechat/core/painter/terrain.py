@@ -69,7 +69,7 @@ def _relief(cv: Canvas, profile: np.ndarray, y0: int, y1: int, sigmas=(6.0, 20.0
     ys = (np.arange(hs, dtype=np.float32) * f + f / 2 + y0)[:, None]
     cover = np.clip((ys - prof[None, :]) / f + 0.5, 0.0, 1.0)
     hgt = np.zeros((hs, ws), np.float64)
-    for sg, wt in zip(sigmas, weights):
+    for sg, wt in zip(sigmas, weights, strict=True):
         sg = sg * cv.s / f
         hgt += wt * sg * _gauss(cover, sg)
     hgt = np.asarray(Image.fromarray(hgt.astype(np.float32), "F").resize((cv.w, rows), Image.BILINEAR))
@@ -530,7 +530,7 @@ def flowers(cv: Canvas, profile: np.ndarray) -> None:
         if y < 0 or y >= band:
             continue
         r = (1.0 + 5.0 * ts[i]) * s
-        c = tuple(int(v * k) for v, k in zip(palette[cols[i]], light))
+        c = tuple(int(v * k) for v, k in zip(palette[cols[i]], light, strict=True))
         draw.ellipse((xs[i] - r, y - r * 0.8, xs[i] + r, y + r * 0.8), fill=c + (255,))
     arr = np.asarray(layer, np.float32) / 255.0
     cv.paint(arr[..., 3] * 0.95, arr[..., :3], top)

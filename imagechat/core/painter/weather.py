@@ -41,7 +41,7 @@ def _streak_layer(cv: Canvas, n: int, length: tuple[float, float], angle: float,
     ls = rng.uniform(*length, n) * cv.s
     vs = rng.integers(60, 200, n)
     dx, dy = math.sin(angle), math.cos(angle)
-    for x, y, ln, v in zip(xs, ys, ls, vs):
+    for x, y, ln, v in zip(xs, ys, ls, vs, strict=True):
         draw.line((x, y, x + dx * ln, y + dy * ln), fill=int(v), width=max(1, int(round(width * cv.s))))
     return np.asarray(im.filter(ImageFilter.GaussianBlur(0.7 * max(1.0, cv.s))), np.float32) / 255.0
 
@@ -62,7 +62,7 @@ def snow(cv: Canvas) -> None:
     draw = ImageDraw.Draw(im)
     xs, ys = rng.uniform(0, cv.w, n), rng.uniform(0, cv.h, n)
     rs = (rng.random(n) ** 3 * 3.5 + 0.7) * cv.s
-    for x, y, r in zip(xs, ys, rs):
+    for x, y, r in zip(xs, ys, rs, strict=True):
         draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
     m = np.asarray(im.filter(ImageFilter.GaussianBlur(0.8 * max(1.0, cv.s))), np.float32) / 255.0
     cv.paint(m * 0.85, (0.96, 0.97, 1.0))

@@ -3,8 +3,9 @@ real progress."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from imagechat.core.request import ImageRequest
 
@@ -74,12 +75,26 @@ def closest_preset(sizes: tuple[tuple[int, int], ...], width: int, height: int) 
     return min(sizes, key=lambda s: (abs(s[0] / s[1] - want), abs(s[0] * s[1] - width * height)))
 
 
-def fit_to_grid(width: int, height: int, min_side: int, max_side: int, step: int) -> tuple[int, int]:
-    """For engines that take any size on a grid: the same shape, scaled into range, rounded to the step."""
-    width, height = max(1, int(width)), max(1, int(height))
-    scale = min(1.0, max_side / max(width, height))
-    scale = max(scale, min_side / min(width, height))
-    return tuple(min(max_side, max(min_side, round(side * scale / step) * step)) for side in (width, height))
+class GridSizes:
+    """The size rule of engines that make any size on a grid: sides from MIN_SIDE to MAX_SIDE in
+    steps of SIZE_STEP."""
+
+    MIN_SIDE: int
+    MAX_SIDE: int
+    SIZE_STEP: int
+
+    @classmethod
+    def accepts_size(cls, width: int, height: int) -> bool:
+        return all(cls.MIN_SIDE <= v <= cls.MAX_SIDE and v % cls.SIZE_STEP == 0 for v in (width, height))
+
+    @classmethod
+    def closest_size(cls, width: int, height: int) -> tuple[int, int]:
+        """The same shape, scaled into range, rounded to the step."""
+        width, height = max(1, int(width)), max(1, int(height))
+        scale = min(1.0, cls.MAX_SIDE / max(width, height))
+        scale = max(scale, cls.MIN_SIDE / min(width, height))
+        return tuple(min(cls.MAX_SIDE, max(cls.MIN_SIDE, round(side * scale / cls.SIZE_STEP) * cls.SIZE_STEP))
+                     for side in (width, height))
 
 
 async def no_progress(_: Progress) -> None:

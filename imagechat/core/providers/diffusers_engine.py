@@ -11,15 +11,23 @@ import importlib.util
 import io
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image, ImageOps
 
 from imagechat.core import codec
 from imagechat.core.errors import ContentRefused, EngineUnavailable, InvalidRequest
-from imagechat.core.providers.base import Capabilities, fit_to_grid, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.providers.base import (
+    Capabilities,
+    GeneratedImage,
+    GenerationResult,
+    GridSizes,
+    Progress,
+    ProgressCallback,
+)
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES, styled_prompt
 from imagechat.settings import Settings
@@ -29,7 +37,6 @@ MODEL_HINT = "DIFFUSERS_MODEL_PATH is not set or is not a diffusers model folder
 
 # SD 1.x is trained at 512, SD 2.x at 768; 1024 works with fine-tunes. 64x64 keeps tests and smoke checks fast.
 SIZES = ((512, 512), (512, 768), (768, 512), (768, 768), (1024, 1024), (64, 64))
-MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 8
 MAX_N = 4
 EDIT_STRENGTH = 0.6  # how far an edit may move from the source image (0 = unchanged, 1 = ignore it)
 PREVIEWS_PER_IMAGE = 4
@@ -135,7 +142,8 @@ def _source_image(data: bytes, width: int, height: int, max_pixels: int) -> Imag
     return image.convert("RGB").resize((width, height), Image.LANCZOS)
 
 
-class DiffusersProvider:
+class DiffusersProvider(GridSizes):
+    MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 8
     name = "diffusers"
     capabilities = Capabilities(sizes=SIZES, styles=STYLES, max_n=MAX_N, edits=True, previews=True,
                                 output_formats=("png",))
@@ -158,14 +166,6 @@ class DiffusersProvider:
         self._loaded = None
         self._path = path
         self.model = Path(path).resolve().name
-
-    @staticmethod
-    def accepts_size(width: int, height: int) -> bool:
-        return all(MIN_SIDE <= v <= MAX_SIDE and v % SIZE_STEP == 0 for v in (width, height))
-
-    @staticmethod
-    def closest_size(width: int, height: int) -> tuple[int, int]:
-        return fit_to_grid(width, height, MIN_SIDE, MAX_SIDE, SIZE_STEP)
 
     async def aclose(self) -> None:
         return None  # loaded pipelines are shared by every provider object of this process
@@ -209,8 +209,8 @@ class DiffusersProvider:
     def _check(self, request: ImageRequest) -> None:
         w, h = request.width, request.height
         if not self.accepts_size(w, h):
-            raise InvalidRequest(f"Stable Diffusion needs sides that are multiples of {SIZE_STEP} between {MIN_SIDE} "
-                                 f"and {MAX_SIDE} pixels, not {w}x{h}.")
+            raise InvalidRequest(f"Stable Diffusion needs sides that are multiples of {self.SIZE_STEP} between "
+                                 f"{self.MIN_SIDE} and {self.MAX_SIDE} pixels, not {w}x{h}.")
         if not 1 <= request.n <= MAX_N:
             raise InvalidRequest(f"Stable Diffusion makes 1 to {MAX_N} images at a time.")
 
@@ -269,6 +269,7 @@ class _StepCallback:
         preview = None
         if done % every == 0 and done < total:  # the final image follows right after the last step
             preview = latent_preview(tensors["latents"], self.size)
-        stage = f"Step {done}/{total}" if self.count == 1 else f"Image {self.index + 1}/{self.count}: step {done}/{total}"
+        step = f"step {done}/{total}"
+        stage = step.capitalize() if self.count == 1 else f"Image {self.index + 1}/{self.count}: {step}"
         self.report(Progress(percent=min(100.0, percent), stage=stage, preview=preview))
         return tensors

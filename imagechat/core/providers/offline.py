@@ -12,11 +12,17 @@ import threading
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.painter import parse_scene, render
-from imagechat.core.providers.base import Capabilities, fit_to_grid, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.providers.base import (
+    Capabilities,
+    GeneratedImage,
+    GenerationResult,
+    GridSizes,
+    Progress,
+    ProgressCallback,
+)
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES, check_style
 
-MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 16
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 
@@ -24,7 +30,8 @@ class _Cancelled(Exception):
     pass
 
 
-class OfflineProvider:
+class OfflineProvider(GridSizes):
+    MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 16
     name = "offline"
     model = "imagechat procedural painter v1 (offline, no AI model)"
     # The listed sizes are the presets; any WxH in multiples of 16 within 64..2048 is accepted too
@@ -37,14 +44,6 @@ class OfflineProvider:
         previews=True,
         output_formats=OUTPUT_FORMATS,
     )
-
-    @staticmethod
-    def accepts_size(width: int, height: int) -> bool:
-        return all(MIN_SIDE <= v <= MAX_SIDE and v % SIZE_STEP == 0 for v in (width, height))
-
-    @staticmethod
-    def closest_size(width: int, height: int) -> tuple[int, int]:
-        return fit_to_grid(width, height, MIN_SIDE, MAX_SIDE, SIZE_STEP)
 
     async def aclose(self) -> None:
         return None
@@ -59,8 +58,8 @@ class OfflineProvider:
             raise InvalidRequest("The offline painter cannot edit an existing image; "
                                  "ask for a new picture or pick another engine.")
         if not self.accepts_size(request.width, request.height):
-            raise InvalidRequest(f"The offline painter draws sizes from {MIN_SIDE} to {MAX_SIDE} pixels "
-                                 f"per side in steps of {SIZE_STEP}; {request.width}x{request.height} is not one.")
+            raise InvalidRequest(f"The offline painter draws sizes from {self.MIN_SIDE} to {self.MAX_SIDE} pixels "
+                                 f"per side in steps of {self.SIZE_STEP}; {request.width}x{request.height} is not one.")
         if not 1 <= request.n <= self.capabilities.max_n:
             raise InvalidRequest(f"The offline painter makes 1 to {self.capabilities.max_n} images at a time.")
         if request.output_format not in OUTPUT_FORMATS:
@@ -94,6 +93,8 @@ class OfflineProvider:
                 loop.call_soon_threadsafe(queue.put_nowait, None)  # always wake the consumer
 
         task = asyncio.ensure_future(asyncio.to_thread(work))
+        # If we stop waiting (cancel, callback error) the thread still ends; don't warn about its result.
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             while (item := await queue.get()) is not None:
                 await on_progress(item)

@@ -34,8 +34,8 @@ from imagechat.core.errors import (
     TransientEngineError,
 )
 from imagechat.core.providers import openai_pricing as pricing
-from imagechat.core.providers.openai_client import make_client
 from imagechat.core.providers.base import Capabilities, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from imagechat.core.providers.openai_client import make_client
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES, check_style, styled_prompt
 from imagechat.settings import Settings
@@ -201,7 +201,8 @@ class OpenAIProvider:
 
     async def _whole(self, call, args: dict):
         response = await call(**args)
-        images = [GeneratedImage(data=_decode(d.b64_json), revised_prompt=d.revised_prompt) for d in response.data or []]
+        images = [GeneratedImage(data=_decode(d.b64_json), revised_prompt=d.revised_prompt)
+                  for d in response.data or []]
         usage = response.usage.model_dump(exclude_none=True) if response.usage else {}
         return images, usage, response.quality
 

@@ -23,8 +23,10 @@ class ModelPrice:
 
 
 PRICES: dict[str, ModelPrice] = {
-    "gpt-image-1": ModelPrice(5.0, 10.0, 40.0, {"low": (0.011, 0.016), "medium": (0.042, 0.063), "high": (0.167, 0.25)}),
-    "gpt-image-1-mini": ModelPrice(2.0, 2.5, 8.0, {"low": (0.005, 0.006), "medium": (0.011, 0.015), "high": (0.036, 0.052)}),
+    "gpt-image-1": ModelPrice(5.0, 10.0, 40.0,
+                        {"low": (0.011, 0.016), "medium": (0.042, 0.063), "high": (0.167, 0.25)}),
+    "gpt-image-1-mini": ModelPrice(2.0, 2.5, 8.0,
+                        {"low": (0.005, 0.006), "medium": (0.011, 0.015), "high": (0.036, 0.052)}),
     "gpt-image-1.5": ModelPrice(5.0, 8.0, 32.0, {"low": (0.009, 0.013), "medium": (0.034, 0.05), "high": (0.133, 0.2)}),
     "gpt-image-2": ModelPrice(5.0, 8.0, 30.0, {"low": (0.011, 0.016), "medium": (0.042, 0.063), "high": (0.167, 0.25)}),
 }
@@ -78,6 +80,38 @@ def estimate_upper_bound(model: str, *, quality: str, width: int, height: int, n
                          input_images: int = 0) -> float:
     price = price_for(model)
     text_tokens = len(prompt.encode("utf-8"))
-    inputs = (text_tokens * price.text_input_per_m + input_images * MAX_IMAGE_INPUT_TOKENS * price.image_input_per_m) / 1e6
+    image_tokens = input_images * MAX_IMAGE_INPUT_TOKENS
+    inputs = (text_tokens * price.text_input_per_m + image_tokens * price.image_input_per_m) / 1e6
     return n * per_image_price(model, quality, width, height) + inputs
 
+
+
+# Chat models (the assistant that understands requests): USD per 1M input / output tokens, list prices.
+CHAT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5.4": (1.25, 10.0), "gpt-5.4-mini": (0.25, 2.0), "gpt-5.4-nano": (0.05, 0.4),
+    "gpt-5": (1.25, 10.0), "gpt-5-mini": (0.25, 2.0), "gpt-5-nano": (0.05, 0.4),
+    "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6), "gpt-4.1-nano": (0.1, 0.4),
+    "gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6),
+}
+_UNKNOWN_CHAT = (max(p[0] for p in CHAT_PRICES.values()), max(p[1] for p in CHAT_PRICES.values()))
+
+
+def chat_price_for(model: str) -> tuple[float, float]:
+    if model in CHAT_PRICES:
+        return CHAT_PRICES[model]
+    for name in sorted(CHAT_PRICES, key=len, reverse=True):  # dated snapshots cost what their family costs
+        if model.startswith(name + "-") and model[len(name) + 1 : len(name) + 2].isdigit():
+            return CHAT_PRICES[name]
+    return _UNKNOWN_CHAT
+
+
+def chat_cost(model: str, usage: dict) -> float:
+    """Exact cost of one chat completion from its `usage` (reasoning tokens are output tokens)."""
+    per_in, per_out = chat_price_for(model)
+    return (usage.get("prompt_tokens", 0) * per_in + usage.get("completion_tokens", 0) * per_out) / 1e6
+
+
+def chat_upper_bound(model: str, prompt_chars: int, max_output_tokens: int) -> float:
+    """Tokens never outnumber bytes, and the answer is capped by `max_completion_tokens`."""
+    per_in, per_out = chat_price_for(model)
+    return (prompt_chars * per_in + max_output_tokens * per_out) / 1e6

@@ -1,0 +1,85 @@
+"""Fair use of the workers: each user has at most `max_jobs_in_flight_per_user` jobs on the queue or
+running; the rest wait in PostgreSQL ("held") and are admitted one by one as the user's jobs end.
+
+So one user's 40 requests never stand between another user's new request and the next free worker:
+the queue holds at most a few jobs per user. A queued job's `heartbeat_at` says when it was put on
+the queue; NULL means held."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import func, or_, text
+from sqlmodel import Session, select
+
+from imagechat.core import progress, queue
+from imagechat.core.progress import ProgressEvent
+from imagechat.db import session_scope
+from imagechat.models import GenerationJob, JobStatus, utcnow
+from imagechat.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+_ADMIT_LOCK_KEY = 0x1A9EC4A9
+WAITING = "Waiting for a worker"
+HELD = "Waiting for your other images to finish"
+
+
+def in_flight(session: Session, owner_id: int) -> int:
+    """The owner's jobs on the queue or running."""
+    return int(session.exec(
+        select(func.count()).select_from(GenerationJob).where(
+            GenerationJob.owner_id == owner_id,
+            or_(GenerationJob.status == JobStatus.RUNNING,
+                (GenerationJob.status == JobStatus.QUEUED) & GenerationJob.heartbeat_at.is_not(None)))
+    ).one())
+
+
+def admit(owner_id: int) -> list[uuid.UUID]:
+    """Put the owner's oldest held jobs on the queue while they have free slots; returns those jobs.
+
+    A failure to enqueue leaves a job marked as queued without a message: recovery.reconcile puts it
+    back in line, and claiming is idempotent, so a duplicate message is harmless."""
+    cap = get_settings().max_jobs_in_flight_per_user
+    with session_scope() as s:
+        # One admission per user at a time, so two finishing jobs cannot both fill the last slot.
+        s.execute(text("SELECT pg_advisory_xact_lock(:k, :owner)").bindparams(k=_ADMIT_LOCK_KEY, owner=owner_id))
+        free = cap - in_flight(s, owner_id)
+        if free <= 0:
+            return []
+        held = s.exec(
+            select(GenerationJob)
+            .where(GenerationJob.owner_id == owner_id, GenerationJob.status == JobStatus.QUEUED,
+                   GenerationJob.heartbeat_at.is_(None))
+            .order_by(GenerationJob.created_at).limit(free).with_for_update(skip_locked=True)
+        ).all()
+        now = utcnow()
+        for job in held:
+            job.heartbeat_at, job.stage = now, WAITING
+            s.add(job)
+        admitted = [job.id for job in held]
+    for job_id in admitted:
+        queue.enqueue(job_id)
+        log.info("job admitted to the queue", extra={"job_id": str(job_id), "user_id": owner_id})
+    return admitted
+
+
+def queue_position(session: Session, job: GenerationJob) -> int:
+    """1 for the next job a free worker takes; held jobs count after every admitted one."""
+    admitted_ahead = select(func.count()).select_from(GenerationJob).where(
+        GenerationJob.status == JobStatus.QUEUED, GenerationJob.heartbeat_at.is_not(None))
+    if job.heartbeat_at is not None:
+        admitted_ahead = admitted_ahead.where(GenerationJob.heartbeat_at < job.heartbeat_at)
+    return int(session.exec(admitted_ahead).one()) + 1
+
+
+def publish_positions(limit: int = 20) -> None:
+    """Tell the admitted jobs still waiting that they moved up (called when a worker takes a job)."""
+    with session_scope() as s:
+        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == JobStatus.QUEUED,
+                                                        GenerationJob.heartbeat_at.is_not(None))
+                         .order_by(GenerationJob.heartbeat_at).limit(limit)).all()
+    for position, job_id in enumerate(waiting, start=1):
+        progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=WAITING,
+                                       queue_position=position))
