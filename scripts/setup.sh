@@ -65,3 +65,11 @@ if [ "$("$REFLEX_BUN_PATH" --version 2>/dev/null || true)" != "$IMAGECHAT_BUN_VE
   [ "$("$REFLEX_BUN_PATH" --version 2>/dev/null || true)" = "$IMAGECHAT_BUN_VERSION" ] \
     || die "bun $IMAGECHAT_BUN_VERSION did not install into .tools (npm install --prefix .tools bun@$IMAGECHAT_BUN_VERSION)"
 fi
+
+# --- axe-core from the npm registry (the e2e accessibility check injects it into the page) -------
+AXE_VERSION="4.14.1"
+axe_pkg="$IMAGECHAT_TOOLS/node_modules/axe-core/package.json"
+if [ "$(node -p "require('$axe_pkg').version" 2>/dev/null || true)" != "$AXE_VERSION" ]; then
+  say "npm install --prefix .tools axe-core@$AXE_VERSION"
+  npm install --prefix "$IMAGECHAT_TOOLS" --no-audit --no-fund --loglevel=error --save-exact "axe-core@$AXE_VERSION" >&2
+fi

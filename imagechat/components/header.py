@@ -1,9 +1,9 @@
 import reflex as rx
 
 from imagechat.state.auth import AuthState
-from imagechat.state.session import SessionState
 from imagechat.state.chat import ChatState
 from imagechat.state.engine import EngineState
+from imagechat.state.session import SessionState
 
 
 def engine_badge() -> rx.Component:
@@ -75,4 +75,5 @@ def header(menu: bool = True) -> rx.Component:
         backdrop_filter="blur(10px)",
         border_bottom="1px solid var(--gray-a4)",
         width="100%",
+        role="banner",
     )

@@ -44,7 +44,7 @@ def _image(image_id, prompt) -> rx.Component:
     return rx.box(
         rx.el.a(rx.image(src=image_url(image_id), alt=prompt, width="100%", border_radius="12px", loading="lazy",
                          class_name="generated-image", display="block"),
-                href=image_url(image_id), target="_blank", rel="noopener"),
+                href=image_url(image_id), target="_blank", rel="noopener noreferrer"),
         _image_actions(image_id, prompt),
         width="100%",
     )
@@ -141,7 +141,9 @@ def _bubble(msg: ChatMessage) -> rx.Component:
     return rx.flex(
         rx.box(
             rx.cond(is_user, rx.text(msg.text, size="3", white_space="pre-wrap"),
-                    rx.box(rx.markdown(msg.text), class_name="assistant-text")),
+                    # use_raw=False: HTML in a reply is shown as text, never rendered (no rehype-raw).
+                    rx.box(rx.markdown(msg.text, use_raw=False, component_map={"a": lambda text, **props: rx.link(
+                        text, **props, is_external=True, rel="noopener noreferrer")}), class_name="assistant-text")),
             rx.cond(msg.job_id != "", _job(msg)),
             rx.cond(msg.retryable & (msg.job_id == ""),
                     rx.button(rx.icon("rotate-ccw", size=14), "Retry", size="1", variant="soft", margin_top="6px",

@@ -56,6 +56,8 @@ def sidebar() -> rx.Component:
         top="57px",
         overflow_y="auto",
         display=rx.breakpoints(initial="none", md="block"),
+        role="navigation",
+        aria_label="Conversations",
     )
 
 
@@ -66,10 +68,13 @@ def drawer() -> rx.Component:
             rx.drawer.content(
                 rx.box(conversation_list(), padding="16px", width="80vw", max_width="320px", height="100%",
                        background="var(--color-panel-solid)", overflow_y="auto"),
-                height="100%", top="0", left="0", z_index="30", width="auto",
+                height="100%", top="0", left="0", z_index="30", width="auto", aria_label="Conversations",
             )
         ),
         direction="left",
+        # vaul leaves focus on the menu button behind the overlay unless told to move it into the drawer;
+        # with it inside, the dialog's focus trap keeps Tab in the drawer.
+        custom_attrs={"autoFocus": True},
         open=ChatState.drawer_open,
         on_open_change=ChatState.set_drawer,
     )

@@ -9,8 +9,8 @@ other event of that tab (here: `ping`) waits behind it. Do not copy this pattern
 import reflex as rx
 
 from imagechat.core.providers.base import no_progress
-from imagechat.core.request import ImageRequest
 from imagechat.core.providers.offline import OfflineProvider
+from imagechat.core.request import ImageRequest
 
 PROMPT = "a city skyline at night"
 

@@ -13,7 +13,7 @@ def chat_page() -> rx.Component:
         rx.flex(
             sidebar(),
             rx.flex(message_list(), composer(), direction="column", flex="1", min_width="0",
-                    min_height="calc(100dvh - 57px)"),
+                    min_height="calc(100dvh - 57px)", role="main"),
             width="100%",
         ),
         min_height="100dvh",

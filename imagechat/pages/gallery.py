@@ -14,7 +14,7 @@ def _card(item: GalleryItem) -> rx.Component:
     return rx.card(
         rx.el.a(rx.image(src=thumb_url(item.id), alt=item.prompt, width="100%",
                          loading="lazy", border_radius="8px", display="block"),
-                href=image_url(item.id), target="_blank", rel="noopener"),
+                href=image_url(item.id), target="_blank", rel="noopener noreferrer"),
         rx.text(item.prompt, size="2", margin_top="6px", class_name="gallery-prompt"),
         rx.flex(
             rx.cond(item.style != "", rx.badge(item.style, variant="soft")),
@@ -53,7 +53,7 @@ def gallery_page() -> rx.Component:
                         columns=rx.breakpoints(initial="1", xs="2", md="3", lg="4"), gap="3", width="100%"),
                 rx.text("No images yet. Describe one in the chat.", color_scheme="gray", id="gallery-empty"),
             ),
-            max_width="1200px", margin_x="auto", padding="16px",
+            max_width="1200px", margin_x="auto", padding="16px", role="main",
         ),
         min_height="100dvh",
     )

@@ -36,6 +36,7 @@ EXAMPLE_PROMPTS = (
 )
 STREAM_FLUSH_S = 0.05
 WATCH_POLL_S = 1.0  # how often an idle watcher looks at the tab's jobs and connection
+WATCH_MAX_FAILURES = 20  # consecutive failed steps before a watcher gives up (a reload starts a new one)
 REPLY_STALE_S = 300.0  # a reply in flight for this long is gone: the tab may send again
 TITLE_CHARS = 200
 
@@ -296,25 +297,35 @@ class ChatState(SessionState):
                 tabs.release("progress", client_token, me, rest_s=1.0)
                 return
             watched: set[str] = set()
+            pending: dict[str, progress.ProgressEvent] = {}  # fetched, not yet shown: kept across a failure
+            failures = 0
             async with progress.Subscriber() as sub:
-                while True:
-                    async with self:
-                        wanted = {m.job_id for m in self.messages if m.job_id and m.status in ACTIVE}
-                        if not wanted or not tabs.tab_connected(client_token):
-                            # Released under the lock: a job added after this check starts a new watcher.
-                            tabs.release("progress", client_token, me)
+                while failures < WATCH_MAX_FAILURES:
+                    try:
+                        async with self:
+                            ended = [e.job_id for e in pending.values() if apply_event(self.messages, e)]
+                            pending.clear()
+                            wanted = {m.job_id for m in self.messages if m.job_id and m.status in ACTIVE}
+                            if not wanted or not tabs.tab_connected(client_token):
+                                # Released under the lock: a job added after this check starts a new watcher.
+                                tabs.release("progress", client_token, me)
+                                done = True
+                            else:
+                                done = False
+                        if ended:
+                            await self._refresh_jobs(owner, ended)
+                            yield rx.scroll_to("chat-end")
+                        if done:
                             return
-                    await sub.remove(*(watched - wanted))
-                    await sub.add(*(wanted - watched))
-                    watched = wanted
-                    events = await sub.newest(timeout=WATCH_POLL_S)
-                    if not events:
-                        continue
-                    async with self:
-                        ended = [e.job_id for e in events if apply_event(self.messages, e)]
-                    if ended:
-                        await self._refresh_jobs(owner, ended)
-                        yield rx.scroll_to("chat-end")
+                        await sub.remove(*(watched - wanted))
+                        await sub.add(*(wanted - watched))
+                        watched = wanted
+                        pending.update((e.job_id, e) for e in await sub.newest(timeout=WATCH_POLL_S))
+                        failures = 0
+                    except Exception:  # a lock timeout under load, Redis away for a moment: try again
+                        failures += 1
+                        log.warning("progress watcher: step failed (%d in a row)", failures, exc_info=True)
+                        await asyncio.sleep(0.5)
         finally:
             tabs.release("progress", client_token, me)
 

@@ -1,7 +1,7 @@
 """Hardening point 2: live progress costs one watcher per tab, whatever clients send.
 
-1,000 anonymous and 1,000 signed-in calls of `ChatState.watch_jobs` over the real prod app's websocket: the
-number of Redis connections and of progress subscriptions stays bounded (one subscription per job and app
+1,000 anonymous and 1,000 signed-in calls (in two rounds) of `ChatState.watch_jobs` over the real prod app's
+websocket: the number of Redis connections and of progress subscriptions stays bounded (one subscription per job and app
 process, shared by every watcher in it), the tab still gets its progress exactly once per event, the app still
 answers, and the watcher (with its subscription) ends when the tab disconnects."""
 
@@ -25,7 +25,7 @@ from tests.support.services import create_user
 pytestmark = pytest.mark.e2e
 
 SESSION_COOKIE = "imagechat_session"
-CALLS = 1000
+CALLS = 500  # per round and identity: two rounds make 1,000 signed-in and 1,000 anonymous calls
 ANONYMOUS_TABS = 10
 
 
@@ -72,7 +72,7 @@ def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
         watching = _subscribers(r, job_id)
         anonymous = [await open_tab(app_server) for _ in range(ANONYMOUS_TABS)]
         rounds = []
-        for _ in range(2):  # the second flood must not need more than the first: nothing grows per call
+        for _ in range(2):  # the second round must not need more than the first: nothing grows per call
             started = time.monotonic()
             for i in range(CALLS):
                 await tab.send(handler)
@@ -86,12 +86,15 @@ def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
 
         # Wait until the tab has worked through the flood: a foreground event queued behind it answers.
         await tab.send(set_drawer, {"open_": True})
-        settled = await tab.collect(quiet=0.3, max_wait=30, until=lambda m: "drawer_open" in m.text)
+        # (The flood slows only this tab: Reflex handles a tab's events one after another.)
+        settled = await tab.collect(quiet=0.3, max_wait=120, until=lambda m: "drawer_open" in m.text)
         result_settle = time.monotonic() - started
         still_watching = _subscribers(r, job_id)
         await asyncio.to_thread(progress.publish, ProgressEvent(job_id=job_id, status=JobStatus.RUNNING,
                                                                 percent=42, stage="Watched once"))
-        got = await tab.collect(quiet=0.5, max_wait=5, until=lambda m: "Watched once" in m.text)
+        published = time.monotonic()
+        got = await tab.collect(quiet=0.5, max_wait=20, until=lambda m: "Watched once" in m.text)
+        seen_after_s = next((m.at - published for m in got.messages if "Watched once" in m.text), None)
         seen = got.text.count("Watched once")
 
         await tab.close()
@@ -100,7 +103,7 @@ def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
             await asyncio.sleep(0.2)
         return {"baseline": baseline, "watching": watching, "rounds": rounds, "seen": seen,
                 "settled": settled.until_met, "settled_after_s": result_settle, "still_watching": still_watching,
-                "tab_closed": tab.close_reason,
+                "seen_after_s": seen_after_s, "tab_closed": tab.close_reason,
                 "after_close": _subscribers(r, job_id), "closed_in": 10 - max(0.0, deadline - time.monotonic())}
 
     result = run_async(scenario)
@@ -109,7 +112,7 @@ def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
     assert result["watching"] == 1, "the tab's running job is followed through one subscription"
     assert first["subscribers"] <= 2 and second["subscribers"] <= 2, "the calls added no subscriptions"
     # Reflex's own connection pool grows with how many events it handles at once, not with how many come:
-    # a second flood of 2,000 calls needs no more connections than the first.
+    # a second round of 1,000 calls needs no more connections than the first.
     assert second["clients"] <= first["clients"] + 5, "Redis connections grew with the number of calls"
     assert first["clients"] <= result["baseline"] + 100
     assert first["ping"] and second["ping"]

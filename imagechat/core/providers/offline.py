@@ -12,14 +12,7 @@ import threading
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.painter import parse_scene, render
-from imagechat.core.providers.base import (
-    Capabilities,
-    GeneratedImage,
-    GenerationResult,
-    GridSizes,
-    Progress,
-    ProgressCallback,
-)
+from imagechat.core.providers import base
 from imagechat.core.request import ImageRequest
 from imagechat.core.styles import STYLES, check_style
 
@@ -30,13 +23,13 @@ class _Cancelled(Exception):
     pass
 
 
-class OfflineProvider(GridSizes):
+class OfflineProvider(base.GridSizes):
     MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 16
     name = "offline"
     model = "imagechat procedural painter v1 (offline, no AI model)"
     # The listed sizes are the presets; any WxH in multiples of 16 within 64..2048 is accepted too
     # (see accepts_size), which a fixed tuple cannot express.
-    capabilities = Capabilities(
+    capabilities = base.Capabilities(
         sizes=((1024, 1024), (1792, 1024), (1024, 1792), (512, 512), (256, 256)),
         styles=STYLES,
         max_n=4,
@@ -66,15 +59,15 @@ class OfflineProvider(GridSizes):
             raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
         return check_style(request.style) or parse_scene(request.prompt).style_hint or "photorealistic"
 
-    async def generate(self, request: ImageRequest, on_progress: ProgressCallback) -> GenerationResult:
+    async def generate(self, request: ImageRequest, on_progress: base.ProgressCallback) -> base.GenerationResult:
         style = self._validate(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+        queue: asyncio.Queue[base.Progress | None] = asyncio.Queue()
         cancel = threading.Event()
         n = request.n
 
-        def work() -> list[GeneratedImage]:
+        def work() -> list[base.GeneratedImage]:
             scene = parse_scene(request.prompt)
             images = []
             try:
@@ -84,10 +77,10 @@ class OfflineProvider(GridSizes):
                             raise _Cancelled()
                         label = text if n == 1 else f"Image {i + 1} of {n}: {text}"
                         pct = round(100.0 * (i + frac) / n, 1)
-                        loop.call_soon_threadsafe(queue.put_nowait, Progress(pct, label, preview))
+                        loop.call_soon_threadsafe(queue.put_nowait, base.Progress(pct, label, preview))
 
                     out = render(scene, style, request.width, request.height, seed + i, report)
-                    images.append(GeneratedImage(data=out.encode(request.output_format), seed=seed + i))
+                    images.append(base.GeneratedImage(data=out.encode(request.output_format), seed=seed + i))
                 return images
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)  # always wake the consumer
@@ -102,8 +95,8 @@ class OfflineProvider(GridSizes):
         except BaseException:
             cancel.set()  # stop the painter at its next layer if we were cancelled or a callback failed
             raise
-        await on_progress(Progress(100.0, "Done"))
-        return GenerationResult(
+        await on_progress(base.Progress(100.0, "Done"))
+        return base.GenerationResult(
             images=images, engine=self.name, model=self.model, cost_usd=0.0,
             usage={"style": style, "seed": seed, "width": request.width, "height": request.height},
         )
