@@ -24,6 +24,9 @@ from benchmarks.common import environment, make_user, summary
 from imagechat.core.request import ImageRequest
 
 
+USERS = 4
+
+
 def smallest_size():
     from imagechat.core.providers import get_provider
 
@@ -69,12 +72,13 @@ def overhead(samples: int) -> None:
     print(summary("pipeline overhead (total - engine)", over, "p50 <= 100 ms"))
 
 
-async def run_many(owner: int, count: int) -> tuple[float, dict]:
+async def run_many(owners: list[int], count: int) -> tuple[float, dict]:
     from imagechat.core import jobs, progress
 
     t = time.perf_counter()
-    ids = [await asyncio.to_thread(jobs.submit, owner, ImageRequest(prompt=f"a boat on a lake {i}",
-                                                                width=256, height=256)) for i in range(count)]
+    ids = [await asyncio.to_thread(jobs.submit, owners[i % len(owners)],
+                                   ImageRequest(prompt=f"a boat on a lake {i}", width=256, height=256))
+           for i in range(count)]
     statuses = {}
     async for event in progress.follow([str(i) for i in ids]):
         if event.terminal:
@@ -87,8 +91,9 @@ def throughput(count: int) -> None:
     from imagechat.models import GenerationJob, Image
 
     with environment(workers=1, processes=2, threads=2):
-        owner = make_user()
-        elapsed, statuses = asyncio.run(run_many(owner, count))
+        # Several users: each has at most MAX_JOBS_IN_FLIGHT_PER_USER (2) jobs in flight (fair scheduling).
+        owners = [make_user() for _ in range(USERS)]
+        elapsed, statuses = asyncio.run(run_many(owners, count))
         with session_scope() as s:
             per_job = s.exec(select(Image.job_id, func.count()).group_by(Image.job_id)).all()
             succeeded = s.exec(select(func.count()).select_from(GenerationJob)
@@ -96,7 +101,7 @@ def throughput(count: int) -> None:
     images = {job: n for job, n in per_job}
     lost = count - len(images)
     duplicated = sum(n - 1 for n in images.values() if n > 1)
-    print(f"throughput: {count} jobs (256x256) over 2 worker processes in {elapsed:.2f} s = "
+    print(f"throughput: {count} jobs (256x256) of {USERS} users over 2 worker processes in {elapsed:.2f} s = "
           f"{count / elapsed:.1f} jobs/s; succeeded {succeeded}, lost {lost}, duplicated {duplicated}, "
           f"events {len(statuses)}")
 

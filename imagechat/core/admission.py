@@ -37,32 +37,41 @@ def in_flight(session: Session, owner_id: int) -> int:
 
 
 def admit(owner_id: int) -> list[uuid.UUID]:
-    """Put the owner's oldest held jobs on the queue while they have free slots; returns those jobs.
-
-    A failure to enqueue leaves a job marked as queued without a message: recovery.reconcile puts it
-    back in line, and claiming is idempotent, so a duplicate message is harmless."""
-    cap = get_settings().max_jobs_in_flight_per_user
+    """Put the owner's oldest held jobs on the queue while they have free slots; returns those jobs."""
     with session_scope() as s:
-        # One admission per user at a time, so two finishing jobs cannot both fill the last slot.
-        s.execute(text("SELECT pg_advisory_xact_lock(:k, :owner)").bindparams(k=_ADMIT_LOCK_KEY, owner=owner_id))
-        free = cap - in_flight(s, owner_id)
-        if free <= 0:
-            return []
-        held = s.exec(
-            select(GenerationJob)
-            .where(GenerationJob.owner_id == owner_id, GenerationJob.status == JobStatus.QUEUED,
-                   GenerationJob.heartbeat_at.is_(None))
-            .order_by(GenerationJob.created_at).limit(free).with_for_update(skip_locked=True)
-        ).all()
-        now = utcnow()
-        for job in held:
-            job.heartbeat_at, job.stage = now, WAITING
-            s.add(job)
-        admitted = [job.id for job in held]
-    for job_id in admitted:
+        admitted = mark_admitted(s, owner_id)
+    enqueue(admitted, owner_id)
+    return admitted
+
+
+def mark_admitted(session: Session, owner_id: int) -> list[uuid.UUID]:
+    """In the caller's transaction: mark the owner's oldest held jobs as queued, up to the free slots.
+    The caller enqueues them (`enqueue`) once the transaction has committed."""
+    cap = get_settings().max_jobs_in_flight_per_user
+    # One admission per user at a time, so two finishing jobs cannot both fill the last slot.
+    session.execute(text("SELECT pg_advisory_xact_lock(:k, :owner)").bindparams(k=_ADMIT_LOCK_KEY, owner=owner_id))
+    free = cap - in_flight(session, owner_id)
+    if free <= 0:
+        return []
+    held = session.exec(
+        select(GenerationJob)
+        .where(GenerationJob.owner_id == owner_id, GenerationJob.status == JobStatus.QUEUED,
+               GenerationJob.heartbeat_at.is_(None))
+        .order_by(GenerationJob.created_at).limit(free).with_for_update(skip_locked=True)
+    ).all()
+    now = utcnow()
+    for job in held:
+        job.heartbeat_at, job.stage = now, WAITING
+        session.add(job)
+    return [job.id for job in held]
+
+
+def enqueue(job_ids: list[uuid.UUID], owner_id: int) -> None:
+    """A failure leaves a job marked as queued without a message: recovery.reconcile puts it back in
+    line, and claiming is idempotent, so a duplicate message is harmless."""
+    for job_id in job_ids:
         queue.enqueue(job_id)
         log.info("job admitted to the queue", extra={"job_id": str(job_id), "user_id": owner_id})
-    return admitted
 
 
 def queue_position(session: Session, job: GenerationJob) -> int:

@@ -97,22 +97,22 @@ def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None 
             engine=provider.name, model=provider.model, prompt=request.prompt, source_image_id=source_image_id,
             reserved_usd=estimate, stage=admission.HELD, params=request.params(),
         )
-        with session_scope() as s:
+        with session_scope() as s:  # one transaction: the row, its reservation and its place in line
             s.add(job)
             s.flush()
             limits.reserve(s, owner_id=owner_id, job_id=job.id, amount_usd=estimate,
                            engine=provider.name, model=provider.model)
+            admitted = admission.mark_admitted(s, owner_id)  # marks `job` itself when the owner has a free slot
+            s.flush()
+            position = admission.queue_position(s, job) if job.heartbeat_at else None
+            stage = job.stage
     except ServiceUnavailable:
         raise ServiceUnavailable(NOTHING_QUEUED_DB) from None
     job_id = job.id
     try:
-        admission.admit(owner_id)
-        with session_scope() as s:
-            row = s.get(GenerationJob, job_id)
-            position = admission.queue_position(s, row)
-            stage, admitted = row.stage, row.heartbeat_at is not None
         progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=stage,
-                                       queue_position=position if admitted else None))
+                                       queue_position=position))
+        admission.enqueue(admitted, owner_id)
     except (RedisError, ServiceUnavailable) as exc:
         if _discard(job_id):
             log.warning("could not queue job %s; discarded it", job_id,
