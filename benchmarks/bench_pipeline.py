@@ -23,7 +23,6 @@ from sqlmodel import select
 from benchmarks.common import environment, make_user, summary
 from imagechat.core.request import ImageRequest
 
-
 USERS = 4
 
 
