@@ -292,7 +292,10 @@ def main() -> None:
     expect.set_options(timeout=30_000)
     os.environ.pop("OPENAI_API_KEY", None)
     t_start = time.monotonic()
-    with environment() as _, tempfile.TemporaryDirectory() as tmp, app_server(Path(tmp)) as base, \
+    # 5 jobs of one user run at once, as before fair scheduling capped a user's jobs in flight (default 2).
+    limits = dict(max_jobs_in_flight_per_user=JOBS, signup_limit_per_address="1000/minute",
+                  login_limit_per_address="1000/minute")
+    with environment(**limits) as _, tempfile.TemporaryDirectory() as tmp, app_server(Path(tmp)) as base, \
             sync_playwright() as pw:
         logdir = Path(tmp)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
