@@ -82,12 +82,12 @@ def main() -> None:
     png = buf.getvalue()
     # Where the default path's time goes (one decode is shared by the stored image and the thumbnail).
     parts = {
-        "decode+validate": lambda: codec._decode(png, 40_000_000),
-        "encode webp q90": lambda: codec._encode(decoded.image, "webp", quality=90),
-        "thumbnail 320": lambda: codec._thumb(decoded.image, 320, codec.THUMB_QUALITY),
+        "decode+validate": lambda: codec.decode(png, 40_000_000),
+        "encode webp q90": lambda: codec.encode(decoded.image, "webp", quality=90),
+        "thumbnail 320": lambda: codec.thumb_of(decoded.image, 320, codec.THUMB_QUALITY),
     }
-    decoded = codec._decode(png, 40_000_000)
-    stored = codec._encode(decoded.image, "webp", quality=90)
+    decoded = codec.decode(png, 40_000_000)
+    stored = codec.encode(decoded.image, "webp", quality=90)
     parts["sha256+base64"] = lambda: (codec.sha256_hex(stored), codec.to_b64(stored))
     print("\nbreakdown of the default path, grain image (median ms):", ", ".join(
         f"{name} {statistics.median(timed(fn, runs)[0]):.1f}" for name, fn in parts.items()))

@@ -173,7 +173,7 @@ class _Decoded:
     icc: bytes | None
 
 
-def _decode(data: bytes, max_pixels: int | None) -> _Decoded:
+def decode(data: bytes, max_pixels: int | None) -> _Decoded:
     if not data:
         raise InvalidImage("The image file is empty. Please choose the file again.", code="empty_image")
     # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that. We enforce our own limit from the
@@ -220,7 +220,7 @@ def inspect(data: bytes, *, max_pixels: int | None = None) -> ImageInfo:
     max_pixels=None falls back to Pillow's MAX_IMAGE_PIXELS (~89 MP). Width/height are as displayed,
     i.e. after any EXIF rotation.
     """
-    return _decode(data, max_pixels).info
+    return decode(data, max_pixels).info
 
 
 # ---------------------------------------------------------------- encoding
@@ -240,7 +240,7 @@ def _icc_for(mode: str, icc: bytes | None) -> bytes | None:
     return icc if icc[16:20] == (b"GRAY" if mode in ("L", "LA") else b"RGB ") else None
 
 
-def _encode(im: Image.Image, fmt: str, *, quality: int, icc: bytes | None = None, lossless: bool = False,
+def encode(im: Image.Image, fmt: str, *, quality: int, icc: bytes | None = None, lossless: bool = False,
             method: int = WEBP_METHOD) -> bytes:
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be within 1..100, got {quality}")
@@ -261,7 +261,7 @@ def _encode(im: Image.Image, fmt: str, *, quality: int, icc: bytes | None = None
     return out.getvalue()
 
 
-def _thumb(im: Image.Image, max_px: int, quality: int) -> bytes:
+def thumb_of(im: Image.Image, max_px: int, quality: int) -> bytes:
     if max_px < 1:
         raise ValueError(f"max_px must be positive, got {max_px}")
     w, h = im.size
@@ -272,7 +272,7 @@ def _thumb(im: Image.Image, max_px: int, quality: int) -> bytes:
         im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     else:
         im = im.copy()  # save() sets attributes on the image: never share one with a concurrent encode
-    return _encode(im, "webp", quality=quality, method=THUMB_METHOD)
+    return encode(im, "webp", quality=quality, method=THUMB_METHOD)
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -294,13 +294,13 @@ def convert(data: bytes, fmt: str, *, quality: int = 90, lossless: bool = False)
     `lossless` applies to WebP only (PNG always is; JPEG never is).
     """
     fmt = normalize_format(fmt)
-    d = _decode(data, None)
-    return _encode(d.image, fmt, quality=quality, icc=d.icc, lossless=lossless)
+    d = decode(data, None)
+    return encode(d.image, fmt, quality=quality, icc=d.icc, lossless=lossless)
 
 
 def thumbnail(data: bytes, *, max_px: int = 320, quality: int = THUMB_QUALITY) -> bytes:
     """WebP no larger than max_px on either side, aspect ratio kept; small images are not enlarged."""
-    return _thumb(_decode(data, None).image, max_px, quality)
+    return thumb_of(decode(data, None).image, max_px, quality)
 
 
 def prepare_for_storage(data: bytes, *, fmt: str, quality: int, thumb_px: int, max_pixels: int) -> StoredImage:
@@ -310,9 +310,9 @@ def prepare_for_storage(data: bytes, *, fmt: str, quality: int, thumb_px: int, m
     resize and in the encoders, so on 2+ cores this saves the thumbnail's ~20 ms of a ~95 ms path.
     """
     fmt = normalize_format(fmt)
-    d = _decode(data, max_pixels)
-    thumb_job = _executor().submit(_thumb, d.image, thumb_px, THUMB_QUALITY)
-    stored = _encode(d.image, fmt, quality=quality, icc=d.icc)
+    d = decode(data, max_pixels)
+    thumb_job = _executor().submit(thumb_of, d.image, thumb_px, THUMB_QUALITY)
+    stored = encode(d.image, fmt, quality=quality, icc=d.icc)
     thumb = thumb_job.result()
     return StoredImage(data=stored, thumb=thumb, mime=MIME[fmt], width=d.info.width, height=d.info.height,
                        sha256=sha256_hex(stored), byte_size=len(stored), data_b64=to_b64(stored),
