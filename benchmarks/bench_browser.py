@@ -37,9 +37,9 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, environment, make_user, percentile, summary
 from imagechat.core.request import ImageRequest
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _answers, _free_port, _stop_group, project_env
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _stop_group, project_env
 from tests.e2e.helpers import SLOW, send, sign_up
-from tests.support.services import WorkerProcess, worker_env
+from tests.support.services import WorkerProcess, http_ok, worker_env
 
 APP_START_TIMEOUT_S = 600  # the first build of a fresh web dir runs `bun install`
 WEB_DIR = Path(tempfile.gettempdir()) / f"imagechat-bench-web-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}"
@@ -126,7 +126,7 @@ def app_server(logdir: Path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        while not (_answers(f"{base}/ping") and _answers(f"{base}/bench/naive")):
+        while not (http_ok(f"{base}/ping") and http_ok(f"{base}/bench/naive")):
             if proc.poll() is not None or time.monotonic() - started > APP_START_TIMEOUT_S:
                 raise SystemExit(f"the app did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.25)

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.support.services import http_ok
 
 # The app and Chromium share 2 cores with the rest of the suite: allow slow first renders.
 expect.set_options(timeout=15_000)
@@ -67,14 +67,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 def _stop_group(proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -155,7 +147,7 @@ def running_app(name: str, database_url: str, redis_url: str, start_worker, **ov
         _fail(f"the Dramatiq worker did not start: {exc}")
 
     deadline = started + APP_START_TIMEOUT_S
-    while not (_answers(f"{base}/ping") and _answers(f"{base}/")):
+    while not (http_ok(f"{base}/ping") and http_ok(f"{base}/")):
         if proc.poll() is not None:
             _fail(f"reflex exited with code {proc.returncode} before answering")
         if time.monotonic() > deadline:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 
 import pytest
 import redis
@@ -20,7 +19,7 @@ from imagechat.db import session_scope
 from imagechat.models import GenerationJob, JobStatus, Role, utcnow
 from imagechat.settings import get_settings
 from tests.support.reflex_client import cookie_storage_vars, list_event_handlers, open_tab, run_async
-from tests.support.services import create_user
+from tests.support.services import create_user, http_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -49,11 +48,6 @@ def _subscribers(client: redis.Redis, job_id: str) -> int:
     return int(client.pubsub_numsub(progress.channel(job_id))[0][1])
 
 
-def _answers(base: str) -> bool:
-    with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
-        return response.status == 200
-
-
 def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
     from imagechat.core import auth
 
@@ -80,7 +74,7 @@ def test_watchers_stay_one_per_tab_and_end_with_it(app_server):
             burst_s = time.monotonic() - started
             await asyncio.sleep(1.5)
             rounds.append({"clients": len(r.client_list()), "subscribers": _subscribers(r, job_id),
-                           "ping": await asyncio.to_thread(_answers, app_server), "burst_s": burst_s})
+                           "ping": await asyncio.to_thread(http_ok, f"{app_server}/ping"), "burst_s": burst_s})
         for other in anonymous:
             await other.close()
 

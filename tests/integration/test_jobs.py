@@ -164,41 +164,38 @@ def test_only_the_owner_can_cancel(worker, make_user):
     assert run_job(job_id)[-1].status == "succeeded"
 
 
-def test_unreachable_redis_gives_a_clear_message_and_writes_nothing(database_url, redis_url, make_user,
-                                                                   monkeypatch):
+def _submit_with_service_down(monkeypatch, owner: int, name: str, url: str) -> ServiceUnavailable:
+    """Submit while `name` (REDIS_URL or DATABASE_URL) points at a port nobody listens on (the discard port)."""
+    from imagechat.db import get_engine
     from imagechat.settings import get_settings
 
-    owner = make_user()
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")  # nothing listens on the discard port
-    get_settings.cache_clear()
-    queue.get_broker.cache_clear()
+    caches = (get_settings.cache_clear, get_engine.cache_clear, queue.get_broker.cache_clear)
+    monkeypatch.setenv(name, url)
+    for clear in caches:
+        clear()
     try:
         with pytest.raises(ServiceUnavailable) as err:
             jobs.submit(owner, ImageRequest(prompt="a sunset"))
     finally:
         monkeypatch.undo()
-        get_settings.cache_clear()
-        queue.get_broker.cache_clear()
-    assert err.value.user_message == jobs.NOTHING_QUEUED_QUEUE
+        for clear in caches:
+            clear()
+    return err.value
+
+
+def test_unreachable_redis_gives_a_clear_message_and_writes_nothing(database_url, redis_url, make_user,
+                                                                   monkeypatch):
+    owner = make_user()
+    refused = _submit_with_service_down(monkeypatch, owner, "REDIS_URL", "redis://127.0.0.1:9/0")
+    assert refused.user_message == jobs.NOTHING_QUEUED_QUEUE
     assert _count_jobs(owner) == 0
 
 
 def test_unreachable_database_gives_a_clear_message_without_internals(database_url, redis_url, make_user,
                                                                       monkeypatch):
-    from imagechat.db import get_engine
-    from imagechat.settings import get_settings
-
     owner = make_user()
-    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://dbuser@127.0.0.1:9/imagechat")  # nothing listens
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    try:
-        with pytest.raises(ServiceUnavailable) as err:
-            jobs.submit(owner, ImageRequest(prompt="a sunset"))
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        get_engine.cache_clear()
-    assert err.value.user_message == jobs.NOTHING_QUEUED_DB
-    assert "dbuser" not in str(err.value) and err.value.__cause__ is None
+    refused = _submit_with_service_down(monkeypatch, owner, "DATABASE_URL",
+                                        "postgresql+psycopg://dbuser@127.0.0.1:9/imagechat")
+    assert refused.user_message == jobs.NOTHING_QUEUED_DB
+    assert "dbuser" not in str(refused) and refused.__cause__ is None
     assert _count_jobs(owner) == 0

@@ -28,15 +28,13 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.support.services import ROOT, temporary_database
+from tests.support.services import ROOT, http_ok, temporary_database
 
 pytestmark = [
     pytest.mark.run_script,
@@ -123,14 +121,6 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,7 +187,7 @@ class Runner:
         run = MakeRun(proc, log_path, tag, self.port, time.monotonic())
         deadline = run.started_at + START_TIMEOUT_S
         # Up means: /ping answers and run.sh has finished starting (its banner), so the tree is complete.
-        while not (_answers(f"http://127.0.0.1:{self.port}/ping") and "imagechat is running at" in run.log()):
+        while not (http_ok(f"http://127.0.0.1:{self.port}/ping") and "imagechat is running at" in run.log()):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self._last_log = run.log()
                 _kill_all(run)
@@ -320,4 +310,4 @@ def test_make_run_stops_everything_within_10_s_and_starts_again(runner, send, ho
     _stop_and_check(run, send, how)
     runner.current = None
     again = runner.start()  # the same port, right away; this one is the next case's app
-    assert _answers(f"http://127.0.0.1:{again.port}/ping")
+    assert http_ok(f"http://127.0.0.1:{again.port}/ping")

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,3 +122,12 @@ def create_user(prefix: str = "u") -> int:
         s.add(user)
         s.flush()
         return user.id
+
+
+def http_ok(url: str) -> bool:
+    """Whether `url` answers 200 within 3 s (a server that is starting or gone does not)."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
