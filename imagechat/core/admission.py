@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from imagechat.core import progress, queue
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 _ADMIT_LOCK_KEY = 0x1A9EC4A9
 WAITING = "Waiting for a worker"
 HELD = "Waiting for your other images to finish"
+# A queued job is either on the queue (admitted: heartbeat_at says since when) or held in PostgreSQL.
+ADMITTED = (GenerationJob.status == JobStatus.QUEUED) & GenerationJob.heartbeat_at.is_not(None)
+HELD_BACK = (GenerationJob.status == JobStatus.QUEUED) & GenerationJob.heartbeat_at.is_(None)
 
 
 def in_flight(session: Session, owner_id: int) -> int:
@@ -31,8 +34,7 @@ def in_flight(session: Session, owner_id: int) -> int:
     return int(session.exec(
         select(func.count()).select_from(GenerationJob).where(
             GenerationJob.owner_id == owner_id,
-            or_(GenerationJob.status == JobStatus.RUNNING,
-                (GenerationJob.status == JobStatus.QUEUED) & GenerationJob.heartbeat_at.is_not(None)))
+            (GenerationJob.status == JobStatus.RUNNING) | ADMITTED)
     ).one())
 
 
@@ -55,8 +57,7 @@ def mark_admitted(session: Session, owner_id: int) -> list[uuid.UUID]:
         return []
     held = session.exec(
         select(GenerationJob)
-        .where(GenerationJob.owner_id == owner_id, GenerationJob.status == JobStatus.QUEUED,
-               GenerationJob.heartbeat_at.is_(None))
+        .where(GenerationJob.owner_id == owner_id, HELD_BACK)
         .order_by(GenerationJob.created_at).limit(free).with_for_update(skip_locked=True)
     ).all()
     now = utcnow()
@@ -76,8 +77,7 @@ def enqueue(job_ids: list[uuid.UUID], owner_id: int) -> None:
 
 def queue_position(session: Session, job: GenerationJob) -> int:
     """1 for the next job a free worker takes; held jobs count after every admitted one."""
-    admitted_ahead = select(func.count()).select_from(GenerationJob).where(
-        GenerationJob.status == JobStatus.QUEUED, GenerationJob.heartbeat_at.is_not(None))
+    admitted_ahead = select(func.count()).select_from(GenerationJob).where(ADMITTED)
     if job.heartbeat_at is not None:
         admitted_ahead = admitted_ahead.where(GenerationJob.heartbeat_at < job.heartbeat_at)
     return int(session.exec(admitted_ahead).one()) + 1
@@ -86,8 +86,7 @@ def queue_position(session: Session, job: GenerationJob) -> int:
 def publish_positions(limit: int = 20) -> None:
     """Tell the admitted jobs still waiting that they moved up (called when a worker takes a job)."""
     with session_scope() as s:
-        waiting = s.exec(select(GenerationJob.id).where(GenerationJob.status == JobStatus.QUEUED,
-                                                        GenerationJob.heartbeat_at.is_not(None))
+        waiting = s.exec(select(GenerationJob.id).where(ADMITTED)
                          .order_by(GenerationJob.heartbeat_at).limit(limit)).all()
     for position, job_id in enumerate(waiting, start=1):
         progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.QUEUED, stage=WAITING,

@@ -31,7 +31,6 @@ from imagechat.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-WAITING = admission.WAITING
 NOTHING_QUEUED_DB = "The database is unavailable right now; nothing was queued. Try again in a minute."
 NOTHING_QUEUED_QUEUE = "The image queue is unreachable right now; nothing was queued. Try again in a minute."
 
@@ -49,8 +48,6 @@ def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
     for name in ("width", "height", "n"):
         if not _whole(getattr(request, name)):
             raise InvalidRequest(f"'{name}' must be a whole number.")
-    if request.seed is not None and not _whole(request.seed):
-        raise InvalidRequest("The seed must be a whole number between 0 and 2^63-1.")
     if len(request.prompt) > settings.max_prompt_chars:
         raise InvalidRequest(f"The prompt is {len(request.prompt)} characters long; the limit is "
                              f"{settings.max_prompt_chars}. Shorten it and try again.")
@@ -68,7 +65,7 @@ def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
         raise InvalidRequest(f"You can ask for 1 to {max_n} images at a time.")
     if not isinstance(request.quality, str) or request.quality not in QUALITIES:
         raise InvalidRequest(f"Quality must be one of: {', '.join(QUALITIES)}.")
-    if request.seed is not None and not 0 <= request.seed < 2**63:
+    if request.seed is not None and not (_whole(request.seed) and 0 <= request.seed < 2**63):
         raise InvalidRequest("The seed must be a whole number between 0 and 2^63-1.")
     return replace(request, prompt=prompt, style=style, source_image=None, user=None)
 

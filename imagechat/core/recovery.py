@@ -100,8 +100,7 @@ def _put_lost_jobs_back_in_line() -> int:
 
 def _admit_held() -> int:
     with session_scope() as s:
-        owners = s.exec(select(GenerationJob.owner_id).distinct()
-                        .where(GenerationJob.status == JobStatus.QUEUED, GenerationJob.heartbeat_at.is_(None))).all()
+        owners = s.exec(select(GenerationJob.owner_id).distinct().where(admission.HELD_BACK)).all()
     return sum(len(admission.admit(owner)) for owner in owners)
 
 

@@ -19,7 +19,7 @@ import uuid
 
 import reflex as rx
 
-from imagechat.core import chat, conversations, jobs, progress
+from imagechat.core import admission, chat, conversations, jobs, progress
 from imagechat.core.errors import ImagechatError
 from imagechat.models import ACTIVE, JobStatus, Role
 from imagechat.settings import get_settings
@@ -240,7 +240,7 @@ class ChatState(SessionState):
         if turn.job_id:
             for m in self.messages:
                 if m.job_id == str(turn.job_id):
-                    m.status, m.stage = m.status or JobStatus.QUEUED, m.stage or jobs.WAITING
+                    m.status, m.stage = m.status or JobStatus.QUEUED, m.stage or admission.WAITING
         await self._load_conversations(owner)  # the first message names the conversation
 
     @rx.event

@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlmodel import select
 
-from imagechat.core import jobs, progress, queue, recovery
+from imagechat.core import admission, jobs, progress, queue, recovery
 from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
 from imagechat.models import GenerationJob, JobStatus, LedgerStatus, UsageEntry, utcnow
@@ -63,7 +63,7 @@ def test_jobs_whose_messages_vanished_go_back_in_line(no_worker, make_user):
     assert (repairs.lost, repairs.admitted) == (1, 1)
     assert str(job_id) in queue.live_job_ids()
     assert _row(job_id).status == JobStatus.QUEUED and _row(job_id).heartbeat_at is not None
-    assert progress.latest(str(job_id)).stage in (recovery.BACK_IN_LINE, jobs.WAITING)
+    assert progress.latest(str(job_id)).stage in (recovery.BACK_IN_LINE, admission.WAITING)
 
 
 def test_a_running_job_without_heartbeats_is_requeued(no_worker, make_user):
