@@ -35,12 +35,6 @@ class AuthState(SessionState):
     signup_mode: str = "open"  # ALLOW_SIGNUP: open | invite | closed
 
     @rx.event
-    async def require_login(self):
-        """on_load of private pages."""
-        if not await self._signed_in_user_id():
-            return rx.redirect("/login")
-
-    @rx.event
     async def skip_login_if_signed_in(self):
         """on_load of the login page: show the refusal the auth route sent back, or go home if signed in."""
         if await self._signed_in_user_id():  # first: a change of user resets this state too

@@ -67,14 +67,6 @@ class ImageProvider(Protocol):
         """Release network clients and models; called once when the process stops."""
 
 
-def closest_preset(sizes: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int]:
-    """For engines with a fixed size list: nearest in shape, then in area."""
-    if (width, height) in sizes:
-        return width, height
-    want = width / max(1, height)
-    return min(sizes, key=lambda s: (abs(s[0] / s[1] - want), abs(s[0] * s[1] - width * height)))
-
-
 class GridSizes:
     """The size rule of engines that make any size on a grid: sides from MIN_SIDE to MAX_SIDE in
     steps of SIZE_STEP."""
