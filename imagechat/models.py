@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 
@@ -103,7 +103,11 @@ class Conversation(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+    __table_args__ = (
+        # Paging a conversation from its newest message back: keyset on (created_at, id).
+        sa.Index("ix_messages_conversation_created_id", "conversation_id", "created_at", "id"),
+        sa.Index("ix_messages_job", "job_id"),  # an image's message, from its job
+    )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
@@ -120,6 +124,8 @@ class GenerationJob(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_jobs_owner_created", "owner_id", "created_at"),
         sa.Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        # The history view's search.
+        sa.Index("ix_jobs_prompt_fts", sa.text("to_tsvector('english'::regconfig, prompt)"), postgresql_using="gin"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
@@ -145,18 +151,33 @@ class GenerationJob(SQLModel, table=True):
     finished_at: datetime | None = _opt_ts()
 
 
+# Full-text document of an image: the prompt weighs most, then the revised prompt, then tags and album
+# names. PostgreSQL keeps it (a generated column), so no write path can leave it stale. array_to_string is
+# only STABLE, so an IMMUTABLE wrapper (created before the table, see below) joins the tags.
+TAGS_TEXT_FUNCTION = """
+CREATE OR REPLACE FUNCTION imagechat_tags_text(tags varchar[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT array_to_string(tags, ' ') $$
+"""
+SEARCH_DOCUMENT = (
+    "setweight(to_tsvector('english'::regconfig, prompt), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, coalesce(revised_prompt, '')), 'B') || "
+    "setweight(to_tsvector('english'::regconfig, imagechat_tags_text(tags) || ' ' || album_names), 'C')"
+)
+MAX_TAG_CHARS = 40
+MAX_ALBUM_NAME_CHARS = 100
+
+
 class Image(SQLModel, table=True):
     """Metadata only: listing queries read this table and never the Base64 payload."""
 
     __tablename__ = "images"
     __table_args__ = (
-        sa.Index("ix_images_owner_created", "owner_id", "created_at"),
+        # Keyset pagination: (created_at, id) per owner, newest or oldest first.
+        sa.Index("ix_images_owner_created_id", "owner_id", "created_at", "id"),
         sa.UniqueConstraint("job_id", "index_in_job", name="uq_images_job_index"),
-        sa.Index(
-            "ix_images_prompt_fts",
-            sa.text("to_tsvector('english', prompt)"),
-            postgresql_using="gin",
-        ),
+        sa.Index("ix_images_search", "search", postgresql_using="gin"),
+        sa.Index("ix_images_tags", "tags", postgresql_using="gin"),
+        sa.Index("ix_images_parent", "parent_image_id"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
@@ -176,6 +197,60 @@ class Image(SQLModel, table=True):
     byte_size: int
     sha256: str = Field(max_length=64)
     favorite: bool = False
+    # Lower-case, trimmed, unique per image (core.organise keeps them so).
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(
+        ARRAY(sa.String(MAX_TAG_CHARS)), nullable=False, server_default=sa.text("'{}'::varchar[]")))
+    # The names of the albums holding this image, space-joined: only for the search document.
+    album_names: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    search: str | None = Field(default=None, sa_column=sa.Column(
+        TSVECTOR, sa.Computed(SEARCH_DOCUMENT, persisted=True), nullable=True))
+    # Set by a delete: hidden everywhere at once, purged after the undo window (core.organise).
+    deleted_at: datetime | None = _opt_ts()
+    created_at: datetime = _ts()
+
+
+# create_all (tests' scratch databases) needs the function before the table; migrations create it themselves.
+sa.event.listen(Image.__table__, "before_create", sa.DDL(TAGS_TEXT_FUNCTION))
+
+
+class Album(SQLModel, table=True):
+    __tablename__ = "albums"
+    __table_args__ = (sa.Index("uq_albums_owner_name", "owner_id", sa.text("lower(name)"), unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    name: str = Field(max_length=MAX_ALBUM_NAME_CHARS)
+    # None: the newest image in the album is the cover.
+    cover_image_id: uuid.UUID | None = Field(default=None, foreign_key="images.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AlbumImage(SQLModel, table=True):
+    """An image may be in several albums."""
+
+    __tablename__ = "album_images"
+    album_id: int = Field(foreign_key="albums.id", ondelete="CASCADE", primary_key=True)
+    image_id: uuid.UUID = Field(foreign_key="images.id", ondelete="CASCADE", primary_key=True, index=True)
+    added_at: datetime = _ts()
+
+
+class ShareLink(SQLModel, table=True):
+    """A revocable, view-only link to one image or one album. The token is the whole secret."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (
+        sa.CheckConstraint("(image_id IS NULL) <> (album_id IS NULL)", name="ck_share_links_one_target"),
+        sa.Index("ix_share_links_owner_created", "owner_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    token: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    image_id: uuid.UUID | None = Field(default=None, foreign_key="images.id", ondelete="CASCADE")
+    album_id: int | None = Field(default=None, foreign_key="albums.id", ondelete="CASCADE")
+    expires_at: datetime | None = _opt_ts()
+    revoked_at: datetime | None = _opt_ts()
+    views: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_viewed_at: datetime | None = _opt_ts()
     created_at: datetime = _ts()
 
 
