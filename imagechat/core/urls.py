@@ -1,10 +1,18 @@
-"""Every URL of an image or a preview is built here; the API routes are mounted on the same paths."""
+"""Every URL the app links to is built here; the API routes are mounted on the same patterns.
+
+The functions work on plain strings and on Reflex Vars alike (components call them with Vars), so they only
+concatenate; values are validated where they come in, not here.
+"""
 
 from __future__ import annotations
 
 IMAGE_ROUTE = "/api/images/{image_id}/{variant}"
 PREVIEW_ROUTE = "/api/jobs/{job_id}/preview.webp"
+EXPORT_ROUTE = "/api/exports/{ticket}.zip"
+SHARE_ROUTE = "/s/{token}"
 DOWNLOAD_FORMATS = ("png", "jpeg", "webp")
+# Long side in pixels of the smaller downloads; the original size is always offered too.
+DOWNLOAD_SIZES = (1024, 512)
 
 
 def image_url(image_id: str, variant: str = "full") -> str:
@@ -16,10 +24,33 @@ def thumb_url(image_id: str) -> str:
     return image_url(image_id, "thumb.webp")
 
 
-def download_url(image_id: str, fmt: str) -> str:
-    return image_url(image_id, f"download.{fmt}")
+def download_url(image_id: str, fmt: str, size=None) -> str:
+    """size: None for the original, else the long side in pixels (one of DOWNLOAD_SIZES)."""
+    url = image_url(image_id, f"download.{fmt}")
+    return url if size is None else f"{url}?size={size}"
 
 
 def preview_url(job_id: str, version: int) -> str:
     """A new version per preview, so the browser fetches each one."""
     return PREVIEW_ROUTE.format(job_id=job_id) + f"?v={version}"
+
+
+def export_url(ticket: str) -> str:
+    return EXPORT_ROUTE.format(ticket=ticket)
+
+
+def share_url(token: str) -> str:
+    return SHARE_ROUTE.format(token=token)
+
+
+def chat_url(conversation_id=None, message_id=None) -> str:
+    """The chat, opened on a conversation (?c=) and scrolled to one of its messages (?m=)."""
+    if conversation_id is None:
+        return "/"
+    url = f"/?c={conversation_id}"
+    return url if message_id is None else f"{url}&m={message_id}"
+
+
+def gallery_image_url(image_id: str) -> str:
+    """The gallery with one image open in its detail view."""
+    return "/gallery?image=" + image_id
