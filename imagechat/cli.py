@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from imagechat.core import auth, jobs, library, progress
+from imagechat.core import auth, gallery, jobs, library, progress
 from imagechat.core.errors import ImagechatError
 from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
@@ -115,7 +115,8 @@ def _numbered(path: Path, index: int, count: int) -> Path:
 
 def cmd_list(args: argparse.Namespace) -> int:
     owner = cli_user(args.user)
-    for image in library.list_images(owner, limit=args.limit, query=args.search):
+    query = gallery.parse_query({"q": args.search or ""})
+    for image in gallery.page(owner, query, limit=args.limit).cards:
         print(f"{image.id}  {image.created_at:%Y-%m-%d %H:%M}  {image.width}x{image.height}  "
               f"{image.engine:<9} {image.style or '-':<14} {image.prompt[:70]}")
     return 0

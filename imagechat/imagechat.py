@@ -17,11 +17,16 @@ from imagechat.core import assistant, providers
 from imagechat.logs import configure_logging
 from imagechat.pages.chat import chat_page
 from imagechat.pages.gallery import gallery_page
+from imagechat.pages.history import history_page
 from imagechat.pages.login import login_page
+from imagechat.pages.shares import shares_page
 from imagechat.state.auth import AuthState
 from imagechat.state.chat import ChatState
+from imagechat.state.detail import DetailState
 from imagechat.state.gallery import GalleryState
+from imagechat.state.history import HistoryState
 from imagechat.state.session import SessionState
+from imagechat.state.shares import ShareState
 
 configure_logging("web")
 
@@ -39,14 +44,18 @@ app = rx.App(
     frontend_exception_handler=web_security.report_frontend_exception,
     head_components=[rx.el.meta(name="theme-color", content="#6e56cf")],
     html_lang="en",
-    stylesheets=["/styles.css"],
+    stylesheets=["/styles.css", "/gallery-grid.css"],
 )
 app.register_lifespan_task(_close_clients_on_shutdown)
 app.add_page(chat_page, route="/", title="imagechat", description="Turn prompts into images on your own server.",
              on_load=[ChatState.load, SessionState.watch_session])
 app.add_page(login_page, route="/login", title="Log in · imagechat", on_load=AuthState.skip_login_if_signed_in)
 app.add_page(gallery_page, route="/gallery", title="Gallery · imagechat",
-             on_load=[GalleryState.load, SessionState.watch_session])
+             on_load=[GalleryState.load, DetailState.load, SessionState.watch_session])
+app.add_page(history_page, route="/history", title="History · imagechat",
+             on_load=[HistoryState.load, SessionState.watch_session])
+app.add_page(shares_page, route="/shares", title="Shared links · imagechat",
+             on_load=[ShareState.load, SessionState.watch_session])
 if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py only; off in every normal run
     from imagechat.pages.bench import add_bench_pages
 

@@ -124,7 +124,8 @@ class GenerationJob(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_jobs_owner_created", "owner_id", "created_at"),
         sa.Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
-        # The history view's search.
+        # The history view: its status filter and its search.
+        sa.Index("ix_jobs_owner_status_created", "owner_id", "status", "created_at"),
         sa.Index("ix_jobs_prompt_fts", sa.text("to_tsvector('english'::regconfig, prompt)"), postgresql_using="gin"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -172,8 +173,10 @@ class Image(SQLModel, table=True):
 
     __tablename__ = "images"
     __table_args__ = (
-        # Keyset pagination: (created_at, id) per owner, newest or oldest first.
-        sa.Index("ix_images_owner_created_id", "owner_id", "created_at", "id"),
+        # Keyset pagination: (created_at, id) per owner, newest or oldest first; deleted images never listed.
+        sa.Index("ix_images_owner_created_id", "owner_id", "created_at", "id",
+                 postgresql_where=sa.text("deleted_at IS NULL")),
+        sa.Index("ix_images_deleted", "deleted_at", postgresql_where=sa.text("deleted_at IS NOT NULL")),  # purge
         sa.UniqueConstraint("job_id", "index_in_job", name="uq_images_job_index"),
         sa.Index("ix_images_search", "search", postgresql_using="gin"),
         sa.Index("ix_images_tags", "tags", postgresql_using="gin"),

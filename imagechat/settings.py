@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     stored_quality: int = Field(90, ge=1, le=100)
     thumbnail_px: int = 320
     max_image_pixels: int = 40_000_000
+    delete_undo_seconds: int = Field(30, ge=5, le=3600, description="a deleted image can be restored (Undo) for "
+                                                                   "this many seconds; the workers remove it "
+                                                                   "for good a minute after that")
 
     # Web
     app_port: int = 3000

@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import AsyncIO, Middleware
 
-from imagechat.core import auth, providers, queue, recovery, runner
+from imagechat.core import auth, organise, providers, queue, recovery, runner
 from imagechat.core.queue import ACTOR, QUEUE, get_broker
 from imagechat.logs import configure_logging
 from imagechat.settings import get_settings
@@ -25,7 +25,8 @@ broker = get_broker()
 
 class WorkerHousekeeping(Middleware):
     """Each worker process announces itself (so the app can tell users when no worker runs),
-    periodically repairs what faults left behind (recovery.reconcile), and closes its engines
+    periodically repairs what faults left behind (recovery.reconcile), purges expired sessions and
+    deleted images past their undo window, and closes its engines
     when it stops (their HTTP pools live on the AsyncIO middleware's event loop, stopped after us)."""
 
     def after_worker_boot(self, broker, worker):
@@ -51,6 +52,7 @@ class WorkerHousekeeping(Middleware):
                     next_reconcile = time.monotonic() + reconcile_every
                     recovery.reconcile()
                 auth.purge_expired_sessions_if_due()
+                organise.purge_deleted_if_due()  # images deleted more than the undo window ago
             except Exception:  # Redis or the database may be briefly away; try again next tick
                 log.exception("worker housekeeping failed")
             if self._stop.wait(queue.WORKER_BEAT_S):

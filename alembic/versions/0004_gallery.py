@@ -37,7 +37,10 @@ def upgrade() -> None:
     op.add_column('images', sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
     op.drop_index('ix_images_prompt_fts', table_name='images', postgresql_using='gin')
     op.drop_index('ix_images_owner_created', table_name='images')
-    op.create_index('ix_images_owner_created_id', 'images', ['owner_id', 'created_at', 'id'], unique=False)
+    op.create_index('ix_images_owner_created_id', 'images', ['owner_id', 'created_at', 'id'], unique=False,
+                    postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_images_deleted', 'images', ['deleted_at'], unique=False,
+                    postgresql_where=sa.text('deleted_at IS NOT NULL'))
     op.create_index('ix_images_search', 'images', ['search'], unique=False, postgresql_using='gin')
     op.create_index('ix_images_tags', 'images', ['tags'], unique=False, postgresql_using='gin')
     op.create_index('ix_images_parent', 'images', ['parent_image_id'], unique=False)
@@ -46,6 +49,8 @@ def upgrade() -> None:
     op.create_index('ix_messages_conversation_created_id', 'messages', ['conversation_id', 'created_at', 'id'],
                     unique=False)
     op.create_index('ix_messages_job', 'messages', ['job_id'], unique=False)
+    op.create_index('ix_jobs_owner_status_created', 'generation_jobs', ['owner_id', 'status', 'created_at'],
+                    unique=False)
     op.create_index('ix_jobs_prompt_fts', 'generation_jobs',
                     [sa.literal_column("to_tsvector('english'::regconfig, prompt)")], unique=False,
                     postgresql_using='gin')
@@ -100,12 +105,14 @@ def downgrade() -> None:
     op.drop_index('uq_albums_owner_name', table_name='albums')
     op.drop_table('albums')
     op.drop_index('ix_jobs_prompt_fts', table_name='generation_jobs', postgresql_using='gin')
+    op.drop_index('ix_jobs_owner_status_created', table_name='generation_jobs')
     op.drop_index('ix_messages_job', table_name='messages')
     op.drop_index('ix_messages_conversation_created_id', table_name='messages')
     op.create_index('ix_messages_conversation_created', 'messages', ['conversation_id', 'created_at'], unique=False)
     op.drop_index('ix_images_parent', table_name='images')
     op.drop_index('ix_images_tags', table_name='images', postgresql_using='gin')
     op.drop_index('ix_images_search', table_name='images', postgresql_using='gin')
+    op.drop_index('ix_images_deleted', table_name='images')
     op.drop_index('ix_images_owner_created_id', table_name='images')
     op.create_index('ix_images_owner_created', 'images', ['owner_id', 'created_at'], unique=False)
     op.create_index('ix_images_prompt_fts', 'images', [sa.literal_column("to_tsvector('english', prompt)")],

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from imagechat.api import auth, images
+from imagechat.api import auth, exports, images, share
 
-routes: list[BaseRoute] = [*auth.routes, *images.routes]
+routes: list[BaseRoute] = [*auth.routes, *images.routes, *exports.routes, *share.routes]

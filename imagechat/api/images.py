@@ -2,6 +2,9 @@
 
 Only the owner gets bytes; anyone else (or a guessed id) gets the same 404. Stored images never
 change, so responses carry a strong ETag and an immutable, private cache lifetime.
+
+Downloads (`download.<png|jpeg|webp>`, optionally `?size=1024|512` for the long side) carry the prompt
+and generation parameters inside the file (core.export.embedded); those facts never change either.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from imagechat.core import auth, codec, jobs, library
+from imagechat.core import auth, codec, export, jobs, library
 from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core.errors import NotFound
-from imagechat.core.urls import IMAGE_ROUTE, PREVIEW_ROUTE
+from imagechat.core.urls import DOWNLOAD_SIZES, IMAGE_ROUTE, PREVIEW_ROUTE
 
 _IMMUTABLE = "private, max-age=31536000, immutable"
+# Bump when what a download embeds changes: a new ETag, so no cache hands out the old file.
+_DOWNLOAD_VERSION = "m1"
+_BAD_SIZE = (f"Unknown download size. Use ?size={' or ?size='.join(map(str, DOWNLOAD_SIZES))} (pixels on the "
+             "longer side), or leave it out for the original size.")
 
 
-def _owner(request: Request) -> int | None:
+def owner_id(request: Request) -> int | None:
+    """The signed-in user behind the request's session cookie, if any."""
     token = request.cookies.get(SESSION_COOKIE)
     user = auth.user_for_token(token) if token else None
     return user.id if user else None
@@ -47,14 +55,19 @@ def _bytes(request: Request, data: bytes, mime: str, etag: str, *, filename: str
     return Response(data, media_type=mime, headers=headers)
 
 
-def _slug(prompt: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:48].rstrip("-")
-    return slug or "image"
+def _download_size(request: Request) -> int | None | Response:
+    """None (the original), one of DOWNLOAD_SIZES, or the 400 that explains the choices."""
+    values = request.query_params.getlist("size")
+    if not values:
+        return None
+    if len(values) == 1 and values[0] in {str(n) for n in DOWNLOAD_SIZES}:
+        return int(values[0])
+    return PlainTextResponse(_BAD_SIZE, status_code=400)
 
 
 def _signed_in_and_id(request: Request, param: str, what: str) -> tuple[int, uuid.UUID] | Response:
     """The signed-in owner and the id in the path, or the response that refuses the request."""
-    owner, target = _owner(request), _uuid(request.path_params[param])
+    owner, target = owner_id(request), _uuid(request.path_params[param])
     if owner is None:
         return PlainTextResponse(f"Log in to see this {what}.", status_code=401)
     if target is None:
@@ -77,10 +90,16 @@ def image(request: Request) -> Response:
             return _bytes(request, data, meta.mime, meta.sha256)
         match = re.fullmatch(r"download\.(png|jpe?g|webp)", variant)
         if match:
+            size = _download_size(request)
+            if isinstance(size, Response):
+                return size
             fmt = "jpeg" if match.group(1).startswith("jp") else match.group(1)
-            meta, data = library.export(owner, image_id, fmt)
-            name = f"{_slug(meta.prompt)}-{str(meta.id)[:8]}.{codec.extension(fmt)}"
-            return _bytes(request, data, codec.MIME[fmt], f"{meta.sha256}-{fmt}", filename=name)
+            meta, stored = library.image_bytes(owner, image_id)
+            etag = f"{meta.sha256}-{fmt}-{size or 'original'}-{_DOWNLOAD_VERSION}"
+            if request.headers.get("if-none-match") == f'"{etag}"':  # skip the conversion
+                return _bytes(request, b"", codec.MIME[fmt], etag)
+            return _bytes(request, export.download(meta, stored, fmt, size), codec.MIME[fmt], etag,
+                          filename=export.file_name(meta, fmt, size))
     except NotFound:
         return _not_found()
     return _not_found()

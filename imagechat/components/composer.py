@@ -35,7 +35,7 @@ def composer() -> rx.Component:
                     disabled=ChatState.draft.strip() == "",
                 ),
                 align="end",
-                gap="2",
+                spacing="2",
                 padding="6px",
                 padding_left="8px",
                 class_name="composer-shell",

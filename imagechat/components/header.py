@@ -52,6 +52,8 @@ def header(menu: bool = True) -> rx.Component:
                     rx.menu.content(
                         rx.menu.item("Chat", on_click=rx.redirect("/")),
                         rx.menu.item("Gallery", on_click=rx.redirect("/gallery"), id="menu-gallery"),
+                        rx.menu.item("History", on_click=rx.redirect("/history"), id="menu-history"),
+                        rx.menu.item("Shared links", on_click=rx.redirect("/shares"), id="menu-shares"),
                         rx.menu.separator(),
                         rx.menu.item("Log out", on_click=AuthState.log_out, id="log-out"),
                     ),
@@ -62,7 +64,7 @@ def header(menu: bool = True) -> rx.Component:
             ),
             justify="between",
             align="center",
-            gap="2",
+            spacing="2",
             wrap="wrap",
             margin_x="auto",
             padding_x="16px",

@@ -1,95 +1,158 @@
-"""The message list: bubbles, live job progress, finished images with their actions, before/after."""
+"""The message list: bubbles, live job progress, finished images with their actions, before/after.
+
+Each message is an element with id "msg-<id>" (what core.urls.chat_url links to). Older messages come in
+front through the "Show earlier messages" button, which the page script (state/chat.py CHAT_JS) also
+presses when the user scrolls near the top; image boxes take their aspect ratio before the picture
+arrives, so nothing below or above jumps while images load.
+"""
 
 import reflex as rx
 
-from imagechat.core.urls import download_url, image_url
-from imagechat.state.chat import EXAMPLE_PROMPTS, ChatState
-from imagechat.state.views import ChatMessage
+from imagechat.components.downloads import download_menu
+from imagechat.core.urls import gallery_image_url, image_url
+from imagechat.state.chat import (
+    EXAMPLE_PROMPTS,
+    ChatImage,
+    ChatProgress,
+    ChatState,
+    ChatTurn,
+    ChatView,
+    JobLive,
+    ShownMessage,
+)
 
-FORMATS = (("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"))
 
-
-def download_links(image_id, label: str = "Download") -> rx.Component:
-    """rx.download runs in the browser (no server round trip) and, unlike a router link, really downloads;
-    the route's Content-Disposition names the file."""
-    return rx.flex(
-        rx.icon("download", size=14, color="var(--gray-11)"),
-        rx.text(label, size="1", color_scheme="gray"),
-        *[rx.button(name, variant="soft", size="1", radius="full", class_name=f"download-{ext}",
-                    aria_label=f"{label} as {name}",
-                    on_click=rx.download(url=download_url(image_id, ext), filename=""))
-          for name, ext in FORMATS],
-        gap="1",
-        align="center",
-        class_name="downloads",
+def _deleted(image: ChatImage) -> rx.Component:
+    return rx.center(
+        rx.flex(rx.icon("image-off", size=18), rx.text("This image was deleted", size="2"), spacing="2",
+                align="center"),
+        aspect_ratio=image.aspect,
+        width="100%",
+        max_height="480px",
+        border_radius="12px",
+        border="1px dashed var(--gray-a7)",
+        color="var(--gray-11)",
+        background="var(--gray-a2)",
+        class_name="deleted-image",
     )
 
 
-def _image_actions(image_id, prompt) -> rx.Component:
+def _star(image: ChatImage) -> rx.Component:
+    return rx.icon_button(
+        rx.icon("star", size=14, fill=rx.cond(image.favorite, "currentColor", "none")),
+        size="1",
+        variant=rx.cond(image.favorite, "solid", "soft"),
+        color_scheme=rx.cond(image.favorite, "amber", "gray"),
+        aria_label=rx.cond(image.favorite, "Remove from favourites", "Add to favourites"),
+        aria_pressed=rx.cond(image.favorite, "true", "false"),
+        title=rx.cond(image.favorite, "Remove from favourites", "Add to favourites"),
+        on_click=ChatState.toggle_favorite(image.id),
+        class_name=rx.cond(image.favorite, "favorite-toggle is-favorite", "favorite-toggle"),
+    )
+
+
+def _album_menu(image: ChatImage) -> rx.Component:
+    return rx.dropdown_menu.root(
+        rx.dropdown_menu.trigger(
+            rx.button(rx.icon("folder-plus", size=14), "Add to album", size="1", variant="soft",
+                      class_name="album-menu-trigger")),
+        rx.dropdown_menu.content(
+            rx.foreach(ChatView.albums, lambda album: rx.dropdown_menu.item(
+                album.name, on_select=ChatState.add_to_album(album.id, image.id), class_name="album-choice")),
+            rx.cond(ChatView.albums.length() > 0, rx.dropdown_menu.separator()),
+            rx.dropdown_menu.item(rx.icon("plus", size=14), "New album…", on_select=ChatState.new_album_for(image.id),
+                                  class_name="new-album"),
+            size="2", align="start", max_height="min(60vh, 420px)", overflow_y="auto", class_name="album-menu",
+        ),
+        on_open_change=ChatState.albums_menu,
+        modal=False,
+    )
+
+
+def _image_actions(image: ChatImage, prompt) -> rx.Component:
     return rx.flex(
-        download_links(image_id),
+        _star(image),
+        download_menu(image.id),
+        _album_menu(image),
         rx.button(rx.icon("shuffle", size=14), "Variations", size="1", variant="soft",
-                  on_click=ChatState.variations(image_id)),
+                  on_click=ChatState.variations(image.id)),
         rx.button(rx.icon("pencil", size=14), "Reuse prompt", size="1", variant="soft",
                   on_click=ChatState.use_prompt(prompt)),
-        rx.link(rx.button(rx.icon("images", size=14), "Open in gallery", size="1", variant="soft"),
-                href="/gallery?image=" + image_id, class_name="open-in-gallery"),
-        gap="2",
+        rx.link(rx.button(rx.icon("images", size=14), "Open in gallery", size="1", variant="soft", tab_index=-1),
+                href=gallery_image_url(image.id), class_name="open-in-gallery"),
+        spacing="2",
         wrap="wrap",
+        align="center",
         margin_top="6px",
+        class_name="image-actions",
     )
 
 
-def _image(image_id, prompt) -> rx.Component:
+def _picture(image: ChatImage, alt) -> rx.Component:
+    return rx.el.a(
+        rx.image(src=image_url(image.id), alt=alt, width="100%", height="auto", border_radius="12px",
+                 loading="lazy", decoding="async", class_name="generated-image", display="block",
+                 aspect_ratio=image.aspect, background="var(--gray-a3)"),
+        href=image_url(image.id), target="_blank", rel="noopener noreferrer",
+    )
+
+
+def _image(image: ChatImage, prompt) -> rx.Component:
     return rx.box(
-        rx.el.a(rx.image(src=image_url(image_id), alt=prompt, width="100%", border_radius="12px", loading="lazy",
-                         class_name="generated-image", display="block"),
-                href=image_url(image_id), target="_blank", rel="noopener noreferrer"),
-        _image_actions(image_id, prompt),
+        rx.cond(image.deleted, _deleted(image),
+                rx.fragment(_picture(image, prompt), _image_actions(image, prompt))),
         width="100%",
+        class_name="chat-image",
+        data_image_id=image.id,
     )
 
 
-def _figure(label: str, image_id, prompt, class_name: str) -> rx.Component:
+def _figure(label: str, image: ChatImage, prompt, class_name: str) -> rx.Component:
     return rx.box(
-        rx.badge(label, variant="solid", color_scheme="gray", position="absolute", top="8px", left="8px"),
-        rx.image(src=image_url(image_id), alt=label + ": " + prompt, width="100%", border_radius="12px",
-                 class_name="generated-image", display="block"),
-        rx.box(download_links(image_id, label), margin_top="6px"),
+        rx.cond(
+            image.deleted, _deleted(image),
+            rx.fragment(
+                rx.badge(label, variant="solid", color_scheme="gray", position="absolute", top="8px", left="8px",
+                         z_index="1"),
+                _picture(image, label + ": " + prompt),
+                rx.flex(_star(image), download_menu(image.id, label=label), _album_menu(image), spacing="2",
+                        wrap="wrap", margin_top="6px"),
+            )),
         position="relative",
         class_name=class_name,
         flex="1",
         min_width="0",
+        data_image_id=image.id,
     )
 
 
-def _before_after(msg: ChatMessage) -> rx.Component:
+def _before_after(msg: ShownMessage) -> rx.Component:
     return rx.flex(
-        _figure("Before", msg.before_id, msg.prompt, "before-image"),
-        _figure("After", msg.image_ids[0], msg.prompt, "after-image"),
-        gap="3",
+        _figure("Before", msg.before[0], msg.prompt, "before-image"),
+        _figure("After", msg.images[0], msg.prompt, "after-image"),
+        spacing="3",
         direction=rx.breakpoints(initial="column", sm="row"),
         width="100%",
         class_name="before-after",
     )
 
 
-def _progress(msg: ChatMessage) -> rx.Component:
+def _progress(job_id, live: JobLive) -> rx.Component:
     return rx.vstack(
-        rx.cond(msg.preview_url != "",
-                rx.image(src=msg.preview_url, alt="Preview", width="min(320px, 100%)", border_radius="12px",
+        rx.cond(live.preview_url != "",
+                rx.image(src=live.preview_url, alt="Preview", width="min(320px, 100%)", border_radius="12px",
                          class_name="job-preview", style={"filter": "blur(2px)"})),
-        rx.progress(value=msg.percent, max=100, width="100%", class_name="job-progress",
+        rx.progress(value=live.percent, max=100, width="100%", class_name="job-progress",
                     aria_label="Progress"),
         rx.flex(
-            rx.text(msg.percent.to_string() + "%", size="2", weight="bold", class_name="job-percent"),
-            rx.text(msg.stage, size="2", color_scheme="gray", class_name="job-stage"),
-            rx.cond((msg.status == "queued") & (msg.queue_position > 1),
-                    rx.badge("#" + msg.queue_position.to_string() + " in queue", variant="soft")),
+            rx.text(live.percent.to_string() + "%", size="2", weight="bold", class_name="job-percent"),
+            rx.text(live.stage, size="2", color_scheme="gray", class_name="job-stage"),
+            rx.cond((live.status == "queued") & (live.queue_position > 1),
+                    rx.badge("#" + live.queue_position.to_string() + " in queue", variant="soft")),
             rx.spacer(),
             rx.button(rx.icon("x", size=14), "Cancel", size="1", variant="soft", color_scheme="red",
-                      on_click=ChatState.cancel(msg.job_id), class_name="cancel-button"),
-            gap="2",
+                      on_click=ChatState.cancel(job_id), class_name="cancel-button"),
+            spacing="2",
             align="center",
             width="100%",
             wrap="wrap",
@@ -101,13 +164,22 @@ def _progress(msg: ChatMessage) -> rx.Component:
     )
 
 
-def _failed(msg: ChatMessage) -> rx.Component:
+@rx.memo
+def job_progress(job_id: rx.Var[str]) -> rx.Component:
+    """A running job's bar: a component of its own that alone follows ChatProgress, so a progress tick
+    redraws this bar and not the message list. ChatProgress.live holds every running job the tab shows; the
+    guard only covers the instant between two updates."""
+    return rx.cond(ChatProgress.live.contains(job_id), _progress(job_id, ChatProgress.live[job_id].to(JobLive)),
+                   rx.progress(width="100%", margin_top="8px", class_name="job-progress", aria_label="Progress"))
+
+
+def _failed(msg: ShownMessage) -> rx.Component:
     return rx.callout(
         rx.flex(
             rx.text(rx.cond(msg.status == "cancelled", "Cancelled.", msg.error)),
             rx.button(rx.icon("rotate-ccw", size=14), "Retry", size="1", variant="soft",
                       on_click=ChatState.retry(msg.id), class_name="retry-button"),
-            gap="3", align="center", wrap="wrap", justify="between", width="100%",
+            spacing="3", align="center", wrap="wrap", justify="between", width="100%",
         ),
         icon="triangle-alert",
         color_scheme=rx.cond(msg.status == "cancelled", "gray", "red"),
@@ -118,15 +190,15 @@ def _failed(msg: ChatMessage) -> rx.Component:
     )
 
 
-def _job(msg: ChatMessage) -> rx.Component:
+def _job(msg: ShownMessage) -> rx.Component:
     return rx.match(
         msg.status,
-        ("queued", _progress(msg)),
-        ("running", _progress(msg)),
+        ("queued", job_progress(job_id=msg.job_id)),
+        ("running", job_progress(job_id=msg.job_id)),
         ("succeeded", rx.vstack(
-            rx.cond((msg.before_id != "") & (msg.image_ids.length() > 0), _before_after(msg),
-                    rx.grid(rx.foreach(msg.image_ids, lambda i: _image(i, msg.prompt)),
-                            columns=rx.cond(msg.image_ids.length() > 1, "2", "1"), gap="3", width="100%")),
+            rx.cond((msg.before.length() > 0) & (msg.images.length() > 0), _before_after(msg),
+                    rx.grid(rx.foreach(msg.images, lambda i: _image(i, msg.prompt)),
+                            columns=rx.cond(msg.images.length() > 1, "2", "1"), spacing="3", width="100%")),
             rx.text("Would you like any variations?", size="2", color_scheme="gray"),
             width="100%", spacing="2", margin_top="8px", class_name="job-done",
         )),
@@ -136,7 +208,7 @@ def _job(msg: ChatMessage) -> rx.Component:
     )
 
 
-def _bubble(msg: ChatMessage) -> rx.Component:
+def _bubble(msg: ShownMessage) -> rx.Component:
     is_user = msg.role == "user"
     return rx.flex(
         rx.box(
@@ -156,9 +228,13 @@ def _bubble(msg: ChatMessage) -> rx.Component:
             max_width=rx.cond(msg.job_id != "", "min(720px, 100%)", "min(560px, 85%)"),
             width=rx.cond(msg.job_id != "", "100%", "auto"),
             overflow_wrap="anywhere",
+            class_name="bubble",
         ),
         justify=rx.cond(is_user, "end", "start"),
         width="100%",
+        id="msg-" + msg.id.to_string(),
+        key=msg.id,  # a stable React key: a page put in front does not redraw the messages already shown
+        scroll_margin_top="72px",
         class_name=rx.cond(is_user, "chat-message user-message", "chat-message assistant-message"),
     )
 
@@ -174,7 +250,7 @@ def _empty_state() -> rx.Component:
             *[rx.button(p, variant="surface", color_scheme="gray", radius="full", size="2",
                         on_click=ChatState.use_prompt(p), white_space="normal", height="auto", padding_y="6px")
               for p in EXAMPLE_PROMPTS],
-            wrap="wrap", gap="2", justify="center", max_width="560px",
+            wrap="wrap", spacing="2", justify="center", max_width="560px",
         ),
         align="center",
         spacing="4",
@@ -183,18 +259,89 @@ def _empty_state() -> rx.Component:
     )
 
 
-def message_list() -> rx.Component:
-    return rx.box(
-        rx.cond(
-            ChatState.messages.length() > 0,
-            rx.vstack(rx.foreach(ChatState.messages, _bubble), spacing="3", width="100%", padding_y="16px"),
-            _empty_state(),
+def _load_older() -> rx.Component:
+    return rx.center(
+        rx.button(
+            rx.cond(ChatView.loading_older, rx.spinner(size="1"), rx.icon("chevrons-up", size=14)),
+            "Show earlier messages",
+            on_click=ChatState.load_older,
+            disabled=ChatView.loading_older,
+            id="load-older",
+            variant="soft",
+            color_scheme="gray",
+            size="2",
+            radius="full",
         ),
+        padding_top="16px",
+    )
+
+
+def album_dialog() -> rx.Component:
+    """Name a new album for the image whose menu asked for it (ChatState.new_album_for)."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("New album"),
+            rx.dialog.description("The image goes into it at once. You can rename it later in the gallery.",
+                                  size="2", color_scheme="gray"),
+            rx.form(
+                rx.flex(
+                    rx.input(name="name", placeholder="Album name", max_length=100, auto_focus=True,
+                             aria_label="Album name", id="new-album-name", required=True, width="100%"),
+                    rx.flex(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Create and add", type="submit", id="new-album-submit"),
+                        spacing="2", justify="end",
+                    ),
+                    direction="column", spacing="3", margin_top="12px",
+                ),
+                on_submit=ChatState.create_album_with_image,
+                reset_on_submit=True,
+            ),
+            max_width="420px",
+        ),
+        open=ChatState.album_dialog_open,
+        on_open_change=ChatState.set_album_dialog,
+    )
+
+
+def _pending_bubble(msg: ShownMessage) -> rx.Component:
+    """The turn in flight (ChatTurn): plain text until the saved messages take its place."""
+    is_user = msg.role == "user"
+    return rx.flex(
+        rx.box(
+            rx.cond(is_user, rx.text(msg.text, size="3", white_space="pre-wrap"),
+                    rx.box(rx.markdown(msg.text, use_raw=False), class_name="assistant-text")),
+            background=rx.cond(is_user, "var(--accent-9)", "var(--gray-a3)"),
+            color=rx.cond(is_user, "var(--accent-contrast)", "var(--gray-12)"),
+            padding_x="14px", padding_y="10px", border_radius="18px", max_width="min(560px, 85%)",
+            overflow_wrap="anywhere", class_name="bubble",
+        ),
+        justify=rx.cond(is_user, "end", "start"),
+        width="100%",
+        id="msg-" + msg.id.to_string(),
+        key=msg.id,
+        class_name=rx.cond(is_user, "chat-message user-message pending-message",
+                           "chat-message assistant-message pending-message"),
+    )
+
+
+def message_list() -> rx.Component:
+    # Three lists, each a component of its own following only its state: a turn redraws the small pending
+    # list while it runs, and the saved messages once when it ends.
+    nothing = (ChatView.messages.length() == 0) & (ChatView.older.length() == 0) & (ChatTurn.pending.length() == 0)
+    return rx.box(
+        rx.cond(ChatView.has_older, _load_older()),
+        rx.cond(nothing, _empty_state()),
+        rx.vstack(rx.foreach(ChatView.older, _bubble), rx.foreach(ChatView.messages, _bubble),
+                  rx.foreach(ChatTurn.pending, _pending_bubble), spacing="3", width="100%", padding_y="8px"),
         rx.box(id="chat-end", height="1px"),
+        album_dialog(),
         id="message-list",
         width="100%",
         max_width="880px",
         margin_x="auto",
         padding_x="16px",
         flex="1",
+        # The page script keeps the reading position itself when older messages come in front.
+        style={"overflow_anchor": "none"},
     )

@@ -29,7 +29,7 @@ def _row(conv: ConversationItem) -> rx.Component:
                     rx.dropdown_menu.item("Delete", color="red", on_click=ChatState.delete_conversation(conv.id)),
                 ),
             ),
-            align="center", gap="1", width="100%",
+            align="center", spacing="1", width="100%",
         ),
     )
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 
 from imagechat.core import assistant, conversations, jobs, library, queue
 from imagechat.core.assistant import OnDelta
-from imagechat.core.errors import ImagechatError, InvalidRequest
+from imagechat.core.errors import ImagechatError, InvalidRequest, NotFound
 from imagechat.core.intents import ChatContext, Decision, ImageIntent, TextReply, parse_message
+from imagechat.core.intents.actions import make_intent
 from imagechat.core.providers import get_provider
 from imagechat.core.request import ImageRequest
+from imagechat.core.styles import STYLES
 from imagechat.core.text import clean_message
 from imagechat.models import Role
 from imagechat.settings import Settings, get_settings
@@ -156,3 +158,33 @@ def variations_of(owner_id: int, conversation_id: int, image_id: uuid.UUID, n: i
                                      f"{n} variations of \u201c{image.prompt}\u201d")
     request = ImageRequest(prompt=image.prompt, style=image.style, width=image.width, height=image.height, n=n)
     return act(owner_id, conversation_id, user.id, ImageIntent(action="variations", request=request), None)
+
+
+def conversation_of_image(owner_id: int, image_id: uuid.UUID) -> int:
+    """The image's own conversation, or a new one for an image made outside the chat (or whose chat is gone)."""
+    image = library.get_image(owner_id, image_id)  # NotFound for others' and deleted images
+    if image.conversation_id:
+        try:
+            return conversations.get(owner_id, image.conversation_id).id
+        except NotFound:
+            pass
+    return conversations.create(owner_id).id
+
+
+def variations_in_chat(owner_id: int, image_id: uuid.UUID) -> tuple[int, Turn]:
+    """Three new takes on the image, asked for in its conversation (the detail view's Variations)."""
+    conversation_id = conversation_of_image(owner_id, image_id)
+    return conversation_id, variations_of(owner_id, conversation_id, image_id)
+
+
+def restyle_in_chat(owner_id: int, image_id: uuid.UUID, style: str) -> tuple[int, Turn]:
+    """The chat's own restyle ("make it watercolor") of this image, in its conversation: the chat shows it as
+    before/after and the new image's parent is this one."""
+    if style not in STYLES:
+        raise InvalidRequest(f"Unknown style. Choose one of: {', '.join(STYLES)}.")
+    image = library.get_image(owner_id, image_id)
+    conversation_id = conversation_of_image(owner_id, image_id)
+    short = image.prompt if len(image.prompt) <= 120 else image.prompt[:119].rstrip() + "\u2026"
+    user = conversations.add_message(owner_id, conversation_id, Role.USER, f"Restyle \u201c{short}\u201d as {style}")
+    intent = make_intent("edit", image.prompt, style, (image.width, image.height), source="last")
+    return conversation_id, act(owner_id, conversation_id, user.id, intent, image_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import func, tuple_
 from sqlmodel import Session, select
 
 from imagechat.core.errors import InvalidRequest, NotFound
@@ -26,6 +27,8 @@ class ImageRef:
     prompt: str
     style: str | None
     parent_id: str | None
+    favorite: bool = False
+    deleted: bool = False  # soft-deleted (core.organise): the chat says so instead of showing a broken picture
 
 
 @dataclass
@@ -120,30 +123,29 @@ def attach_job(owner_id: int, message_id: int, job_id: uuid.UUID) -> None:
         s.add(message)
 
 
-def _ref(image: Image) -> ImageRef:
-    return ImageRef(id=str(image.id), width=image.width, height=image.height, prompt=image.prompt,
-                    style=image.style, parent_id=str(image.parent_image_id) if image.parent_image_id else None)
+_IMAGE_COLUMNS = (Image.id, Image.job_id, Image.width, Image.height, Image.prompt, Image.style,
+                  Image.parent_image_id, Image.favorite, Image.deleted_at)
 
 
-def messages(owner_id: int, conversation_id: int, *, limit: int = 200,
-             message_ids: list[int] | None = None) -> list[MessageView]:
-    """Oldest first, with each message's job state and images (metadata only, never bytes)."""
-    with session_scope() as s:
-        _owned(s, owner_id, conversation_id)
-        query = select(Message).where(Message.conversation_id == conversation_id, Message.owner_id == owner_id)
-        if message_ids is not None:
-            query = query.where(Message.id.in_(message_ids))
-        rows = list(reversed(s.exec(query.order_by(Message.created_at.desc(), Message.id.desc())
-                                    .limit(limit)).all()))
-        job_ids = [m.job_id for m in rows if m.job_id]
-        found = s.exec(select(GenerationJob).where(GenerationJob.id.in_(job_ids),
-                                                   GenerationJob.owner_id == owner_id)).all() if job_ids else []
-        jobs_by_id = {j.id: j for j in found}
-        images = s.exec(select(Image).where(Image.job_id.in_(job_ids), Image.owner_id == owner_id)
-                        .order_by(Image.index_in_job)).all() if job_ids else []
-        sources = {j.source_image_id for j in jobs_by_id.values() if j.source_image_id}
-        befores = {i.id: i for i in s.exec(select(Image).where(Image.id.in_(sources),
-                                                               Image.owner_id == owner_id)).all()} if sources else {}
+def _ref(row) -> ImageRef:
+    return ImageRef(id=str(row.id), width=row.width, height=row.height, prompt=row.prompt, style=row.style,
+                    parent_id=str(row.parent_image_id) if row.parent_image_id else None,
+                    favorite=bool(row.favorite), deleted=row.deleted_at is not None)
+
+
+def _views(s: Session, owner_id: int, rows: list[Message]) -> list[MessageView]:
+    """Views of the given messages (already the owner's), with their jobs and images: three queries whatever
+    the count, reading image metadata only (never the payload)."""
+    job_ids = [m.job_id for m in rows if m.job_id]
+    found = s.exec(select(GenerationJob).where(GenerationJob.id.in_(job_ids),
+                                               GenerationJob.owner_id == owner_id)).all() if job_ids else []
+    jobs_by_id = {j.id: j for j in found}
+    images = s.exec(select(*_IMAGE_COLUMNS).where(Image.job_id.in_(job_ids), Image.owner_id == owner_id)
+                    .order_by(Image.job_id, Image.index_in_job)).all() if job_ids else []
+    sources = {j.source_image_id for j in jobs_by_id.values() if j.source_image_id}
+    befores = {i.id: i for i in s.exec(select(*_IMAGE_COLUMNS).where(Image.id.in_(sources),
+                                                                      Image.owner_id == owner_id)).all()} \
+        if sources else {}
     by_job: dict[uuid.UUID, list[ImageRef]] = {}
     for image in images:
         by_job.setdefault(image.job_id, []).append(_ref(image))
@@ -157,6 +159,93 @@ def messages(owner_id: int, conversation_id: int, *, limit: int = 200,
             job_error=job.error if job else None, job_kind=job.kind if job else None, error_code=m.error_code,
             images=by_job.get(job.id, []) if job else [], before=_ref(before) if before else None))
     return views
+
+
+def _in_conversation(owner_id: int, conversation_id: int):
+    return select(Message).where(Message.conversation_id == conversation_id, Message.owner_id == owner_id)
+
+
+def messages(owner_id: int, conversation_id: int, *, limit: int = 200,
+             message_ids: list[int] | None = None) -> list[MessageView]:
+    """Oldest first, with each message's job state and images (metadata only, never bytes): the newest
+    `limit`, or only those of `message_ids` that are in this conversation."""
+    with session_scope() as s:
+        _owned(s, owner_id, conversation_id)
+        query = _in_conversation(owner_id, conversation_id)
+        if message_ids is not None:
+            query = query.where(Message.id.in_(message_ids))
+        rows = list(reversed(s.exec(query.order_by(Message.created_at.desc(), Message.id.desc())
+                                    .limit(limit)).all()))
+        return _views(s, owner_id, rows)
+
+
+# ---------------------------------------------------------------- paging a long conversation
+
+PAGE_SIZE = 40  # messages a conversation opens on, and each older page
+MAX_PAGE = 200
+MAX_THROUGH = 1000  # a deep link loads at most this many messages (its target and everything newer)
+CONTEXT_BEFORE = 4  # a deep link also shows a few messages before its target
+
+
+@dataclass
+class History:
+    """Consecutive messages of one conversation, oldest first; `has_older`: more exist before the first."""
+
+    messages: list[MessageView]
+    has_older: bool
+
+
+def _position(s: Session, owner_id: int, conversation_id: int, message_id: int) -> tuple[datetime, int]:
+    row = s.exec(select(Message.created_at, Message.id).where(
+        Message.id == message_id, Message.conversation_id == conversation_id, Message.owner_id == owner_id)).first()
+    if row is None:
+        raise NotFound("That message isn't in this conversation any more.")
+    return row[0], row[1]
+
+
+def _newest_first(s: Session, owner_id: int, conversation_id: int, limit: int,
+                  before: tuple[datetime, int] | None = None) -> History:
+    """Keyset on (created_at, id), served by ix_messages_conversation_created_id; never OFFSET."""
+    query = _in_conversation(owner_id, conversation_id)
+    if before is not None:
+        query = query.where(tuple_(Message.created_at, Message.id) < tuple_(*before))
+    rows = list(s.exec(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all())
+    has_older = len(rows) > limit
+    return History(_views(s, owner_id, list(reversed(rows[:limit]))), has_older)
+
+
+def _page_size(limit: object) -> int:
+    return min(max(1, limit), MAX_PAGE) if type(limit) is int else PAGE_SIZE
+
+
+def latest(owner_id: int, conversation_id: int, *, limit: int = PAGE_SIZE) -> History:
+    """The newest `limit` messages: what a conversation opens on."""
+    with session_scope() as s:
+        _owned(s, owner_id, conversation_id)
+        return _newest_first(s, owner_id, conversation_id, _page_size(limit))
+
+
+def older(owner_id: int, conversation_id: int, before_id: int, *, limit: int = PAGE_SIZE) -> History:
+    """The `limit` messages just before message `before_id` (which must be in this conversation)."""
+    with session_scope() as s:
+        _owned(s, owner_id, conversation_id)
+        before = _position(s, owner_id, conversation_id, before_id)
+        return _newest_first(s, owner_id, conversation_id, _page_size(limit), before)
+
+
+def through(owner_id: int, conversation_id: int, message_id: int, *, context: int = CONTEXT_BEFORE,
+            limit: int = MAX_THROUGH) -> History:
+    """Everything from a few messages before `message_id` to the newest: what a deep link to it shows.
+    InvalidRequest when that is more than `limit` messages (the conversation then opens on its newest)."""
+    with session_scope() as s:
+        _owned(s, owner_id, conversation_id)
+        at = _position(s, owner_id, conversation_id, message_id)
+        newer = s.exec(select(func.count()).select_from(Message).where(
+            Message.conversation_id == conversation_id, Message.owner_id == owner_id,
+            tuple_(Message.created_at, Message.id) >= tuple_(*at))).one()
+        if newer > limit:
+            raise InvalidRequest("That message is too far back to open directly; scroll up to find it.")
+        return _newest_first(s, owner_id, conversation_id, newer + max(0, context))
 
 
 def last_image(owner_id: int, conversation_id: int) -> Image | None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal_column
 from sqlmodel import Session, select
 
 from imagechat.core import codec
 from imagechat.core.errors import NotFound
-from imagechat.core.text import clean_text
+from imagechat.core.export import download
 from imagechat.db import session_scope
 from imagechat.models import Image, ImageData
 from imagechat.settings import get_settings
@@ -52,9 +51,14 @@ def add_images(session: Session, *, owner_id: int, job_id: uuid.UUID, prompt: st
     return ids
 
 
+def _visible(owner_id: int, image_id: uuid.UUID) -> tuple:
+    """The owner's image, unless it was deleted (an image in its undo window is gone for every reader)."""
+    return Image.id == image_id, Image.owner_id == owner_id, Image.deleted_at.is_(None)
+
+
 def get_image(owner_id: int, image_id: uuid.UUID) -> Image:
     with session_scope() as s:
-        image = s.exec(select(Image).where(Image.id == image_id, Image.owner_id == owner_id)).first()
+        image = s.exec(select(Image).where(*_visible(owner_id, image_id))).first()
     if image is None:
         raise NotFound("That image doesn't exist, or it isn't yours.")
     return image
@@ -66,32 +70,14 @@ def image_bytes(owner_id: int, image_id: uuid.UUID, *, thumb: bool = False) -> t
     with session_scope() as s:
         row = s.exec(
             select(Image, column).join(ImageData, ImageData.image_id == Image.id)
-            .where(Image.id == image_id, Image.owner_id == owner_id)
+            .where(*_visible(owner_id, image_id))
         ).first()
     if row is None:
         raise NotFound("That image doesn't exist, or it isn't yours.")
     return row[0], codec.from_b64(row[1])
 
 
-def export(owner_id: int, image_id: uuid.UUID, fmt: str) -> tuple[Image, bytes]:
-    """The image converted to PNG, JPEG or WebP for download."""
+def export(owner_id: int, image_id: uuid.UUID, fmt: str, size: int | None = None) -> tuple[Image, bytes]:
+    """The image as PNG, JPEG or WebP (long side at most `size`), with its prompt and parameters embedded."""
     image, data = image_bytes(owner_id, image_id)
-    return image, codec.convert(data, fmt)
-
-
-MAX_PAGE = 500
-QUERY_CHARS = 200
-
-
-def list_images(owner_id: int, *, limit: int = 50, query: str | None = None) -> list[Image]:
-    """Newest first; metadata only (the Base64 table is never touched). `query` is full-text search
-    (web-search syntax, so stray operators never fail); `limit` is kept within 1..MAX_PAGE."""
-    limit = min(max(1, limit), MAX_PAGE) if type(limit) is int else 50
-    query = clean_text(query)[:QUERY_CHARS] if isinstance(query, str) else None
-    stmt = select(Image).where(Image.owner_id == owner_id)
-    if query:
-        english = literal_column("'english'::regconfig")  # a literal, so the GIN expression index applies
-        stmt = stmt.where(func.to_tsvector(english, Image.prompt).op("@@")(func.websearch_to_tsquery(english, query)))
-    stmt = stmt.order_by(Image.created_at.desc()).limit(limit)
-    with session_scope() as s:
-        return list(s.exec(stmt).all())
+    return image, download(image, data, fmt, size)

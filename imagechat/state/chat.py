@@ -4,6 +4,15 @@ It holds ids, text, URLs and progress numbers only; image bytes are served by im
 call goes through the domain (imagechat/core) with the signed-in user's id, in a thread so the event
 loop never waits on the database.
 
+A long conversation stays as fast as a new one because the tab never holds, sends nor redraws more than it
+must: it opens on the newest page of messages (`conversations.latest`), older pages are put in front as the
+user scrolls up (`load_older`, keyset paging) into a var of their own (`older`) that a turn never touches, and
+a turn appends its two saved messages. What the message list draws lives in substates with their own React
+contexts, so the list is redrawn only when its messages change: `ChatView` (the messages), `ChatTurn` (the
+turn in flight: your words and the reply as it streams) and `ChatProgress` (one entry per running job: a
+progress tick sends and redraws that job's numbers only). A keystroke in the composer (ChatState.draft) or a
+streamed word redraws no message.
+
 Every public method here is an endpoint any websocket client can call with any arguments: each one
 checks the session and the shape of its arguments first, and does nothing for anything else. Live
 progress comes from one watcher per tab (`watch_jobs`) that follows all of the tab's running jobs
@@ -13,19 +22,21 @@ through the process's shared subscription to the progress bus, and ends when the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 
 import reflex as rx
 
-from imagechat.core import admission, chat, conversations, jobs, progress
+from imagechat.core import admission, chat, conversations, jobs, organise, progress
+from imagechat.core.conversations import MessageView
 from imagechat.core.errors import ImagechatError
-from imagechat.models import ACTIVE, JobStatus, Role
+from imagechat.models import ACTIVE, MAX_ALBUM_NAME_CHARS, JobStatus, Role
 from imagechat.settings import get_settings
 from imagechat.state import tabs
 from imagechat.state.session import SessionState
-from imagechat.state.views import ChatMessage, ConversationItem, apply_event, as_id, as_text, as_uuid, chat_message
+from imagechat.state.views import ConversationItem, as_id, as_text, as_uuid
 
 log = logging.getLogger(__name__)
 
@@ -39,55 +50,241 @@ WATCH_POLL_S = 1.0  # how often an idle watcher looks at the tab's jobs and conn
 WATCH_MAX_FAILURES = 20  # consecutive failed steps before a watcher gives up (a reload starts a new one)
 REPLY_STALE_S = 300.0  # a reply in flight for this long is gone: the tab may send again
 TITLE_CHARS = 200
+MAX_ALBUMS_SHOWN = 200
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+# Installed once per page (idempotent): keeps the reading position when older messages are put in front
+# (the first shown message stays where it was), loads older messages when the user scrolls near the top
+# (only after the conversation was shown at its end, so opening one never loads a page at once), and
+# scrolls to a deep link's message once it is drawn. No user data in it: ids reach it as validated ints.
+CHAT_JS = """(() => {
+if (!window.__icChat) {
+  const c = window.__icChat = {anchor: null, armed: false, busy: 0};
+  c.remember = () => {
+    const first = document.querySelector('#message-list .chat-message');
+    c.anchor = first ? {id: first.id, top: first.getBoundingClientRect().top, at: Date.now()} : null;
+  };
+  c.restore = () => {
+    const a = c.anchor;
+    if (!a) return;
+    if (Date.now() - a.at > 5000) { c.anchor = null; return; }
+    const el = document.getElementById(a.id);
+    if (!el) return;
+    const moved = el.getBoundingClientRect().top - a.top;
+    if (Math.abs(moved) >= 1) { window.scrollBy(0, moved); c.anchor = null; c.busy = 0; }
+  };
+  new MutationObserver(c.restore).observe(document.body, {childList: true, subtree: true});
+  document.addEventListener('click', (e) => {
+    if (e.target.closest && e.target.closest('#load-older')) c.remember();
+  }, true);
+  window.addEventListener('scroll', () => {
+    if (window.scrollY > 400) c.armed = true;
+    const b = document.getElementById('load-older');
+    if (c.armed && window.scrollY < 300 && b && !b.disabled && Date.now() - c.busy > 1500) {
+      c.busy = Date.now();
+      b.click();
+    }
+  }, {passive: true});
+  c.reset = () => { c.armed = false; c.anchor = null; };
+  c.reveal = (id, tries) => {
+    const el = document.getElementById(id);
+    if (el) {
+      el.scrollIntoView({block: 'center'});
+      el.classList.add('chat-message-linked');
+      const bubble = el.querySelector('.bubble') || el;
+      if (bubble.animate) bubble.animate([{boxShadow: '0 0 0 3px var(--accent-8)'},
+                                          {boxShadow: '0 0 0 3px var(--accent-8)', offset: 0.6},
+                                          {boxShadow: '0 0 0 0 transparent'}], {duration: 2500});
+      setTimeout(() => { c.armed = true; }, 300);
+    } else if (tries > 0) setTimeout(() => c.reveal(id, tries - 1), 50);
+  };
+  c.follow = () => {  // a job ended: keep the end in view if the user was reading there
+    if (window.innerHeight + window.scrollY > document.documentElement.scrollHeight - 700) c.toEnd(20);
+  };
+  c.toEnd = (tries) => {
+    const end = document.getElementById('chat-end');
+    if (end && document.querySelector('#message-list .chat-message')) {
+      end.scrollIntoView({block: 'end'});
+      setTimeout(() => { c.armed = true; }, 300);
+    } else if (tries > 0) setTimeout(() => c.toEnd(tries - 1), 50);
+  };
+}
+})();"""
+FOLLOW_JS = "window.__icChat && window.__icChat.follow();"
 
 
 def _draft_limit() -> int:
     return get_settings().max_prompt_chars * 2  # room to see the "too long" message, never megabytes of state
 
 
+@dataclasses.dataclass
+class ChatImage:
+    id: str
+    aspect: str  # CSS aspect-ratio ("1024 / 768"): the box has its size before the picture arrives
+    favorite: bool = False
+    deleted: bool = False
+
+
+@dataclasses.dataclass
+class ShownMessage:
+    """One message as the chat draws it. The numbers of a running job are in ChatProgress.live instead."""
+
+    id: int  # <= 0: a placeholder shown until the turn is saved
+    role: str  # a Role
+    text: str
+    job_id: str = ""
+    status: str = ""  # "" (no job) or a JobStatus
+    error: str = ""
+    images: list[ChatImage] = dataclasses.field(default_factory=list)
+    prompt: str = ""  # what the images were made from ("reuse prompt")
+    before: list[ChatImage] = dataclasses.field(default_factory=list)  # the source of a change (0 or 1)
+    retryable: bool = False  # a refused request (rate limit, budget, ...): the reply offers Retry
+
+
+@dataclasses.dataclass
+class JobLive:
+    """A running job's progress: the only thing a progress event changes."""
+
+    status: str = JobStatus.QUEUED
+    percent: int = 0
+    stage: str = ""
+    preview_url: str = ""
+    queue_position: int = 0
+
+
+@dataclasses.dataclass
+class AlbumChoice:
+    id: int
+    name: str
+
+
+def _image(ref: conversations.ImageRef) -> ChatImage:
+    return ChatImage(id=ref.id, aspect=f"{max(ref.width, 1)} / {max(ref.height, 1)}", favorite=ref.favorite,
+                     deleted=ref.deleted)
+
+
+def shown_message(view: MessageView) -> ShownMessage:
+    return ShownMessage(id=view.id, role=view.role, text=view.content, job_id=view.job_id or "",
+                        status=view.job_status or "", error=view.job_error or "",
+                        images=[_image(i) for i in view.images],
+                        prompt=view.images[0].prompt if view.images else "",
+                        before=[_image(view.before)] if view.before else [], retryable=bool(view.error_code))
+
+
+def apply_progress(live: dict[str, JobLive], event: progress.ProgressEvent) -> bool:
+    """Copy a progress event onto its running job; True when that job just ended (the caller then loads
+    its final state into the message). Events of jobs the tab does not follow are ignored."""
+    current = live.get(event.job_id)
+    if current is None:
+        return False
+    if event.terminal:
+        return True
+    current.status, current.percent, current.stage = event.status, int(event.percent), event.stage
+    current.preview_url = event.preview_url or current.preview_url
+    current.queue_position = event.queue_position or 0
+    return False
+
+
+def _live_for(items: list[ShownMessage]) -> dict[str, JobLive]:
+    return {m.job_id: JobLive(status=m.status, stage=admission.WAITING if m.status == JobStatus.QUEUED else "")
+            for m in items if m.job_id and m.status in ACTIVE}
+
+
 class ChatState(SessionState):
     conversations: list[ConversationItem] = []
     current_id: int = 0
-    messages: list[ChatMessage] = []
     draft: str = ""
     notice: str = ""  # a refusal of the input itself (empty, too long): shown above the composer
     drawer_open: bool = False
     renaming_id: int = 0
+    album_dialog_open: bool = False
+    _album_image: str = ""  # the image "New album..." was chosen for
     _pending: tuple[str, int] | None = None  # the turn `send` accepted, for `reply_to`
     _replying_since: float = 0.0
 
     # ------------------------------------------------------------ helpers
 
-    async def _load_messages(self, owner: int) -> None:
-        views = await asyncio.to_thread(conversations.messages, owner, self.current_id)
-        self.messages = [chat_message(v) for v in views]
+    async def _parts(self) -> tuple[ChatView, ChatProgress]:
+        return await self.get_state(ChatView), await self.get_state(ChatProgress)
+
+    async def _show(self, history: conversations.History) -> None:
+        """Replace what the tab shows with one stretch of history (a conversation opened or reloaded)."""
+        view, prog = await self._parts()
+        view.older = []
+        view.messages = [shown_message(v) for v in history.messages]
+        view.has_older, view.loading_older = history.has_older, False
+        prog.live = _live_for(view.messages)
+        (await self.get_state(ChatTurn)).pending = []
+
+    async def _load_latest(self, owner: int) -> None:
+        await self._show(await asyncio.to_thread(conversations.latest, owner, self.current_id))
 
     async def _load_conversations(self, owner: int) -> None:
         rows = await asyncio.to_thread(conversations.list_for, owner)
         self.conversations = [ConversationItem(id=c.id, title=c.title) for c in rows]
 
-    def _shown(self, extra: list | None = None) -> list:
+    async def _follow(self) -> list:
+        return [ChatState.watch_jobs] if (await self.get_state(ChatProgress)).live else []
+
+    async def _shown(self) -> list:
         """Events after the messages changed: scroll to the end and follow running jobs."""
-        events = [*(extra or []), rx.scroll_to("chat-end")]
-        if any(m.status in ACTIVE for m in self.messages):
-            events.append(ChatState.watch_jobs)
-        return events
+        return [rx.scroll_to("chat-end"), *await self._follow()]
+
+    async def _opened(self, message_id: int = 0) -> list:
+        """Events after a conversation was (re)opened: the page script, then its end or the linked message."""
+        go = f"window.__icChat.reveal('msg-{int(message_id)}', 60);" if message_id else "window.__icChat.toEnd(60);"
+        return [rx.call_script(CHAT_JS + "window.__icChat.reset();" + go), *await self._follow()]
+
+    async def _append(self, views: list[MessageView], turn: chat.Turn) -> None:
+        """Put a finished turn's saved messages after those shown (replacing older copies of them)."""
+        view, prog = await self._parts()
+        fresh = [shown_message(v) for v in views]
+        ids = {m.id for m in fresh}
+        if turn.job_id:
+            for m in fresh:
+                if m.job_id == str(turn.job_id):
+                    m.status = m.status or JobStatus.QUEUED
+        view.messages = [m for m in view.messages if m.id not in ids] + fresh
+        fresh_live = {k: v for k, v in _live_for(fresh).items() if k not in prog.live}
+        if fresh_live:
+            prog.live = {**prog.live, **fresh_live}
 
     # ------------------------------------------------------------ page load and conversations
 
     @rx.event
     async def load(self):
+        """The chat page's on_load. `?c=<id>&m=<id>` (core.urls.chat_url) opens one of the user's conversations
+        at one of its messages; anything else there falls back to the usual view with a toast. The draft is
+        kept: another page may have set it just before sending the user here ("Reuse settings")."""
         owner = await self._signed_in_user_id()
         if not owner:
             return rx.redirect("/login")
+        params = self.router.url.query_parameters
+        wanted, message_id = as_id(params.get("c")), as_id(params.get("m"))
+        events: list = []
         await self._load_conversations(owner)
+        if wanted:
+            try:
+                if message_id:
+                    history = await asyncio.to_thread(conversations.through, owner, wanted, message_id)
+                else:
+                    history = await asyncio.to_thread(conversations.latest, owner, wanted)
+                self.current_id, self.drawer_open, self.notice = wanted, False, ""
+                await self._show(history)
+                return await self._opened(message_id)
+            except ImagechatError as exc:
+                if message_id and any(c.id == wanted for c in self.conversations):
+                    self.current_id = wanted  # the conversation is there; only the message is not
+                events.append(rx.toast.error(exc.user_message))
+        elif params.get("c") is not None or params.get("m") is not None:
+            events.append(rx.toast.error("That link doesn't point to one of your conversations."))
         if not any(c.id == self.current_id for c in self.conversations):
             if not self.conversations:
                 await asyncio.to_thread(conversations.create, owner)
                 await self._load_conversations(owner)
             self.current_id = self.conversations[0].id
-        await self._load_messages(owner)
-        return self._shown()
+        await self._load_latest(owner)
+        return [*events, *await self._opened()]
 
     @rx.event
     async def new_conversation(self):
@@ -96,21 +293,47 @@ class ChatState(SessionState):
             return rx.redirect("/login")
         conv = await asyncio.to_thread(conversations.create, owner)
         await self._load_conversations(owner)
-        self.current_id, self.messages, self.drawer_open, self.notice = conv.id, [], False, ""
+        self.current_id, self.drawer_open, self.notice = conv.id, False, ""
+        await self._show(conversations.History(messages=[], has_older=False))
 
     @rx.event
     async def select_conversation(self, conversation_id: int):
         owner, conversation_id = await self._signed_in_user_id(), as_id(conversation_id)
         if not owner or not conversation_id:
             return
-        previous = self.current_id
-        self.current_id, self.drawer_open, self.notice = conversation_id, False, ""
         try:
-            await self._load_messages(owner)
+            history = await asyncio.to_thread(conversations.latest, owner, conversation_id)
         except ImagechatError as exc:
-            self.current_id = previous
             return rx.toast.error(exc.user_message)
-        return self._shown()
+        self.current_id, self.drawer_open, self.notice = conversation_id, False, ""
+        await self._show(history)
+        return await self._opened()
+
+    @rx.event
+    async def load_older(self):
+        """The page of messages before the oldest one shown (the user scrolled to the top)."""
+        owner = await self._signed_in_user_id()
+        view = await self.get_state(ChatView)
+        oldest = view._oldest_id()
+        if not owner or not self.current_id or not view.has_older or not oldest:
+            return
+        view.loading_older = True
+        yield
+        try:
+            page = await asyncio.to_thread(conversations.older, owner, self.current_id, oldest)
+        except ImagechatError as exc:
+            view.loading_older = False
+            yield rx.toast.error(exc.user_message)
+            return
+        if view._oldest_id() == oldest:  # not replaced meanwhile by another conversation
+            view.older = [shown_message(v) for v in page.messages] + view.older
+            view.has_older = page.has_older
+            fresh = _live_for(view.older[: len(page.messages)])
+            if fresh:
+                prog = await self.get_state(ChatProgress)
+                prog.live = {**prog.live, **fresh}
+                yield ChatState.watch_jobs
+        view.loading_older = False
 
     @rx.event
     def start_rename(self, conversation_id: int):
@@ -143,7 +366,14 @@ class ChatState(SessionState):
             return rx.toast.error(exc.user_message)
         if conversation_id == self.current_id:
             self.current_id = 0
-        return await self.load()
+        await self._load_conversations(owner)
+        if not any(c.id == self.current_id for c in self.conversations):
+            if not self.conversations:
+                await asyncio.to_thread(conversations.create, owner)
+                await self._load_conversations(owner)
+            self.current_id = self.conversations[0].id
+            await self._load_latest(owner)
+            return await self._opened()
 
     @rx.event
     def set_drawer(self, open_: bool):
@@ -179,9 +409,9 @@ class ChatState(SessionState):
             return
         self.draft, self.notice = "", ""
         self._pending, self._replying_since = (text, self.current_id), time.time()
-        # Shown at once (ids <= 0 are placeholders); replaced by the saved messages when the turn ends.
-        self.messages.append(ChatMessage(id=0, role=Role.USER, text=text))
-        self.messages.append(ChatMessage(id=-1, role=Role.ASSISTANT, text="…"))
+        # Shown at once (ids <= 0 are placeholders) below the list; replaced by the saved messages at the end.
+        (await self.get_state(ChatTurn)).pending = [ShownMessage(id=0, role=Role.USER, text=text),
+                                                    ShownMessage(id=-1, role=Role.ASSISTANT, text="…")]
         yield rx.scroll_to("chat-end")
         yield ChatState.reply_to
 
@@ -205,7 +435,8 @@ class ChatState(SessionState):
             if now - flushed_at >= STREAM_FLUSH_S:  # about 20 frames a second, however fast tokens come
                 flushed_at = now
                 async with self:
-                    for m in self.messages:
+                    turn_state = await self.get_state(ChatTurn)
+                    for m in turn_state.pending:
                         if m.id == -1:
                             m.text = "".join(streamed)
 
@@ -213,35 +444,28 @@ class ChatState(SessionState):
             turn = await chat.respond(owner, conversation_id, text, on_delta)
         except ImagechatError as exc:
             async with self:
-                self.messages = [m for m in self.messages if m.id > 0]
+                (await self.get_state(ChatTurn)).pending = []
                 self.draft, self.notice, self._replying_since = text, exc.user_message, 0.0
             return
         except Exception:
             log.exception("chat turn failed", extra={"user_id": owner})
             async with self:
-                self.messages = [m for m in self.messages if m.id > 0]
+                (await self.get_state(ChatTurn)).pending = []
                 self.draft, self._replying_since = text, 0.0
                 self.notice = "Something went wrong on our side; your message was not sent. Try again."
             return
+        views = await asyncio.to_thread(conversations.messages, owner, conversation_id,
+                                        message_ids=[turn.user_message_id, turn.assistant_message_id])
+        titled = await asyncio.to_thread(conversations.list_for, owner)  # the first message names it
         async with self:
             self._replying_since = 0.0
+            self.conversations = [ConversationItem(id=c.id, title=c.title) for c in titled]
+            (await self.get_state(ChatTurn)).pending = []
             if self.current_id == conversation_id:
-                await self._after_turn(owner, turn)
-            events = self._shown()
+                await self._append(views, turn)
+            events = await self._shown()
         for event in events:
             yield event
-
-    async def _after_turn(self, owner: int, turn: chat.Turn) -> None:
-        views = await asyncio.to_thread(conversations.messages, owner, self.current_id,
-                                        message_ids=[turn.user_message_id, turn.assistant_message_id])
-        self.messages = [m for m in self.messages if m.id > 0]
-        known = {m.id for m in self.messages}
-        self.messages += [chat_message(v) for v in views if v.id not in known]
-        if turn.job_id:
-            for m in self.messages:
-                if m.job_id == str(turn.job_id):
-                    m.status, m.stage = m.status or JobStatus.QUEUED, m.stage or admission.WAITING
-        await self._load_conversations(owner)  # the first message names the conversation
 
     @rx.event
     async def cancel(self, job_id: str):
@@ -256,14 +480,26 @@ class ChatState(SessionState):
     @rx.event
     async def retry(self, message_id: int):
         owner, message_id = await self._signed_in_user_id(), as_id(message_id)
-        if not owner or not message_id:
+        view, prog = await self._parts()
+        if not owner or not message_id or not any(m.id == message_id for m in view._shown_items()):
             return
         try:
-            await chat.retry(owner, message_id, self.current_id)
-            await self._load_messages(owner)
+            turn = await chat.retry(owner, message_id, self.current_id)
+            ids = [turn.user_message_id, turn.assistant_message_id]
+            views = await asyncio.to_thread(conversations.messages, owner, self.current_id, message_ids=ids)
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
-        return self._shown()
+        retried = {v.id: v for v in views}
+        # A job retried in place: its message is updated where it is; a repeated request: appended.
+        for items in (view.older, view.messages):
+            for i, m in enumerate(items):
+                if m.id in retried:
+                    items[i] = shown_message(retried.pop(m.id))
+                    if items[i].job_id and items[i].status in ACTIVE and items[i].job_id not in prog.live:
+                        prog.live = {**prog.live, **_live_for([items[i]])}
+        if retried:
+            await self._append(list(retried.values()), turn)
+        return await self._shown()
 
     @rx.event
     async def variations(self, image_id: str):
@@ -273,10 +509,90 @@ class ChatState(SessionState):
             return
         try:
             turn = await asyncio.to_thread(chat.variations_of, owner, self.current_id, uuid.UUID(image_id))
-            await self._after_turn(owner, turn)
+            views = await asyncio.to_thread(conversations.messages, owner, self.current_id,
+                                            message_ids=[turn.user_message_id, turn.assistant_message_id])
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
-        return self._shown()
+        await self._append(views, turn)
+        return await self._shown()
+
+    # ------------------------------------------------------------ favourites and albums
+
+    @rx.event
+    async def toggle_favorite(self, image_id: str):
+        """Star or unstar one image shown in the chat (only those: they were loaded for this owner)."""
+        owner, image_id = await self._signed_in_user_id(), as_uuid(image_id)
+        view = await self.get_state(ChatView)
+        if not owner or not image_id or (image := view._find_image(image_id)) is None or image.deleted:
+            return
+        wanted = not image.favorite
+        try:
+            await asyncio.to_thread(organise.set_favorite, owner, [uuid.UUID(image_id)], wanted)
+        except ImagechatError as exc:
+            return rx.toast.error(exc.user_message)
+        for m in view._shown_items():
+            for shown in (*m.images, *m.before):
+                if shown.id == image_id:
+                    shown.favorite = wanted
+
+    @rx.event
+    async def albums_menu(self, open_: bool):
+        """An "Add to album" menu opened: fetch the user's albums (names can change in the gallery meanwhile)."""
+        if open_ is not True:
+            return
+        owner = await self._signed_in_user_id()
+        if not owner:
+            return
+        try:
+            found = await asyncio.to_thread(organise.list_albums, owner)
+        except ImagechatError as exc:
+            return rx.toast.error(exc.user_message)
+        (await self.get_state(ChatView)).albums = [AlbumChoice(id=a.id, name=a.name)
+                                                   for a in found[:MAX_ALBUMS_SHOWN]]
+
+    @rx.event
+    async def add_to_album(self, album_id: int, image_id: str):
+        owner, album_id, image_id = await self._signed_in_user_id(), as_id(album_id), as_uuid(image_id)
+        view = await self.get_state(ChatView)
+        if not owner or not album_id or not image_id or view._find_image(image_id) is None:
+            return
+        name = next((a.name for a in view.albums if a.id == album_id), "the album")
+        try:
+            added = await asyncio.to_thread(organise.add_to_album, owner, album_id, [uuid.UUID(image_id)])
+        except ImagechatError as exc:
+            return rx.toast.error(exc.user_message)
+        return rx.toast.success(f"Added to {name}." if added else f"It is already in {name}.")
+
+    @rx.event
+    async def new_album_for(self, image_id: str):
+        """"New album..." chosen in an image's menu: ask for the name (create_album_with_image)."""
+        image_id = as_uuid(image_id)
+        if image_id and (await self.get_state(ChatView))._find_image(image_id) is not None:
+            self._album_image, self.album_dialog_open = image_id, True
+
+    @rx.event
+    def set_album_dialog(self, open_: bool):
+        if open_ is False:
+            self.album_dialog_open, self._album_image = False, ""
+
+    @rx.event
+    async def create_album_with_image(self, form: dict):
+        owner, image_id = await self._signed_in_user_id(), self._album_image
+        name = as_text(form.get("name") if isinstance(form, dict) else None, MAX_ALBUM_NAME_CHARS * 2)
+        if not owner or not image_id:
+            self.album_dialog_open = False
+            return
+        if name is None:
+            return rx.toast.error(f"An album name can have at most {MAX_ALBUM_NAME_CHARS} characters.")
+        try:
+            album = await asyncio.to_thread(organise.create_album, owner, name)
+            await asyncio.to_thread(organise.add_to_album, owner, album.id, [uuid.UUID(image_id)])
+        except ImagechatError as exc:
+            return rx.toast.error(exc.user_message)
+        self.album_dialog_open, self._album_image = False, ""
+        view = await self.get_state(ChatView)
+        view.albums = [*view.albums, AlbumChoice(id=album.id, name=album.name)][:MAX_ALBUMS_SHOWN]
+        return rx.toast.success(f"Added to the new album {album.name}.")
 
     # ------------------------------------------------------------ live progress
 
@@ -303,18 +619,19 @@ class ChatState(SessionState):
                 while failures < WATCH_MAX_FAILURES:
                     try:
                         async with self:
-                            ended = [e.job_id for e in pending.values() if apply_event(self.messages, e)]
+                            prog = await self.get_state(ChatProgress)
+                            ended = {e.job_id: e for e in pending.values() if apply_progress(prog.live, e)}
                             pending.clear()
-                            wanted = {m.job_id for m in self.messages if m.job_id and m.status in ACTIVE}
-                            if not wanted or not tabs.tab_connected(client_token):
+                            wanted = set(prog.live) - set(ended)
+                            if not prog.live or not tabs.tab_connected(client_token):
                                 # Released under the lock: a job added after this check starts a new watcher.
                                 tabs.release("progress", client_token, me)
                                 done = True
                             else:
                                 done = False
                         if ended:
-                            await self._refresh_jobs(owner, ended)
-                            yield rx.scroll_to("chat-end")
+                            await self._finish_jobs(owner, ended)
+                            yield rx.call_script(FOLLOW_JS)
                         if done:
                             return
                         await sub.remove(*(watched - wanted))
@@ -329,18 +646,61 @@ class ChatState(SessionState):
         finally:
             tabs.release("progress", client_token, me)
 
-    async def _refresh_jobs(self, owner: int, job_ids: list[str]) -> None:
-        """Load finished jobs' images into their messages."""
+    async def _finish_jobs(self, owner: int, ended: dict[str, progress.ProgressEvent]) -> None:
+        """Ended jobs: load their final state (images, error) into their messages and stop following them."""
         async with self:
-            ids = [m.id for m in self.messages if m.job_id in job_ids]
+            view = await self.get_state(ChatView)
+            ids = [m.id for m in view._shown_items() if m.job_id in ended and m.id > 0]
             conversation_id = self.current_id
-        if not ids:
-            return
-        views = await asyncio.to_thread(conversations.messages, owner, conversation_id, message_ids=ids)
+        views = await asyncio.to_thread(conversations.messages, owner, conversation_id, message_ids=ids) \
+            if ids else []
         async with self:
-            fresh = {v.id: chat_message(v) for v in views}
-            for i, m in enumerate(self.messages):
-                if m.id in fresh:
-                    keep = fresh[m.id]
-                    keep.stage = m.stage
-                    self.messages[i] = keep
+            view, prog = await self._parts()
+            fresh = {v.id: shown_message(v) for v in views}
+            for items in (view.older, view.messages):
+                for i, m in enumerate(items):
+                    if m.job_id not in ended:
+                        continue
+                    event = ended[m.job_id]
+                    keep = fresh.get(m.id, m)
+                    if keep.status not in TERMINAL:  # the row may lag the event by a moment
+                        keep.status, keep.error = event.status, event.error or keep.error
+                    items[i] = keep
+            prog.live = {k: v for k, v in prog.live.items() if k not in ended}
+
+
+class ChatView(SessionState):
+    """What the message list draws. A substate has its own React context: a change of ChatState (a keystroke
+    in the composer, the sidebar) or of ChatTurn / ChatProgress does not redraw these messages."""
+
+    older: list[ShownMessage] = []  # pages loaded by scrolling up; a new turn never touches this var
+    messages: list[ShownMessage] = []  # the newest page plus this tab's finished turns
+    has_older: bool = False
+    loading_older: bool = False
+    albums: list[AlbumChoice] = []  # the user's albums, for "Add to album" (loaded when a menu opens)
+
+    def _shown_items(self):
+        yield from self.older
+        yield from self.messages
+
+    def _oldest_id(self) -> int:
+        return next((m.id for m in self._shown_items() if m.id > 0), 0)
+
+    def _find_image(self, image_id: str) -> ChatImage | None:
+        for m in self._shown_items():
+            for image in (*m.images, *m.before):
+                if image.id == image_id:
+                    return image
+        return None
+
+
+class ChatTurn(SessionState):
+    """The turn in flight, drawn below the list: your words and the reply as it streams (placeholders, ids <= 0)."""
+
+    pending: list[ShownMessage] = []
+
+
+class ChatProgress(SessionState):
+    """The running jobs shown: job id -> progress. A tick redraws that job's bar, nothing else."""
+
+    live: dict[str, JobLive] = {}

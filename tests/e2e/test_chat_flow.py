@@ -74,8 +74,10 @@ def test_sunset_then_watercolor_before_after_and_downloads(page: Page, console_e
     magic = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
     for figure in ("before-image", "after-image"):
         for ext, head in magic.items():
+            expect(page.locator(".download-menu")).to_have_count(0)  # the last menu closed (its exit animation)
+            change.locator(f".{figure} .download-menu-trigger").click()
             with page.expect_download() as info:
-                change.locator(f".{figure} .download-{ext}").click()
+                page.locator(f".download-{ext}-original").click()
             download = info.value
             path = tmp_path / f"{figure}.{ext}"
             download.save_as(path)
@@ -153,6 +155,11 @@ def test_open_in_gallery_and_search(page: Page, console_errors):
     expect(reply.locator("img.generated-image")).to_be_visible(timeout=60_000)
     reply.locator(".open-in-gallery").click()
     expect(page).to_have_url(re.compile(r"/gallery\?image="))
+    # The image opens in the detail view over the grid; Esc closes it and drops ?image= from the URL.
+    expect(page.locator("#detail-prompt")).to_have_text("a quiet lake with a red boat")
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail-prompt")).to_have_count(0)
+    expect(page).not_to_have_url(re.compile(r"image="))
     items = page.locator(".gallery-item")
     expect(items).to_have_count(1)
     expect(items.first).to_contain_text("a quiet lake with a red boat")

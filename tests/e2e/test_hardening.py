@@ -105,10 +105,14 @@ def test_a_whole_chat_runs_without_csp_violations(page: Page, base_url: str, con
     expect(page.locator(".assistant-message").last.locator(".job-done")).to_be_visible(timeout=60_000)
     send(page, "what can you do?")
     expect(page.locator(".assistant-message")).to_have_count(2)
+    expect(page.locator("#msg--1")).to_have_count(0)  # the reply is saved (no placeholder re-rendering under us)
     page.locator("#user-menu").click()
     page.keyboard.press("Escape")
+    # The user menu gives focus back to its button as it closes: a menu opened before that would lose focus.
+    expect(page.get_by_role("menu")).to_have_count(0)
+    page.locator(".download-menu-trigger").first.click()
     with page.expect_download() as download:
-        page.locator(".download-png").first.click()
+        page.locator(".download-png-original").click()
     assert download.value.suggested_filename.endswith(".png")
     link = page.locator(".generated-image").first.locator("xpath=..")
     assert link.get_attribute("rel") == "noopener noreferrer"

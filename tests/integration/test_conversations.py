@@ -112,7 +112,8 @@ def test_delete_removes_messages_but_keeps_images(make_user, stored):
         assert s.get(Conversation, conv.id) is None
         image = s.get(Image, image_id)
     assert image is not None and image.conversation_id is None
-    assert [i.id for i in library.list_images(owner)] == [image_id]
+    assert (image.owner_id, image.deleted_at) == (owner, None), "still the owner's, in the gallery"
+    assert library.get_image(owner, image_id).id == image_id
 
 
 # ---------------------------------------------------------------- automatic titles
@@ -270,3 +271,149 @@ def test_terminal_escapes_and_controls_never_reach_titles_or_messages(make_user)
     (view,) = conversations.messages(owner, conv.id)
     assert view.content == "red  fox  on\nthe sea"
     assert conversations.get(owner, conv.id).title == "red fox on the sea"
+
+
+# ---------------------------------------------------------------- paging a long conversation
+
+
+def _bulk_messages(owner: int, conversation_id: int, n: int, *, same_time_every: int = 3) -> list[int]:
+    """n messages, oldest first; every `same_time_every` share one created_at, so the keyset's id tie-break counts."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from imagechat.models import utcnow
+
+    start = utcnow() - timedelta(hours=1)
+    rows = [dict(conversation_id=conversation_id, owner_id=owner, role="user" if i % 2 == 0 else "assistant",
+                 content=f"message {i}", created_at=start + timedelta(seconds=i // same_time_every))
+            for i in range(n)]
+    with session_scope() as s:
+        s.execute(insert(Message), rows)
+        return list(s.exec(select(Message.id).where(Message.conversation_id == conversation_id)
+                           .order_by(Message.created_at, Message.id)).all())
+
+
+def test_paging_walks_back_in_order_without_gaps_or_duplicates(make_user):
+    owner = make_user()
+    conv = conversations.create(owner)
+    ids = _bulk_messages(owner, conv.id, 97)
+    page = conversations.latest(owner, conv.id)
+    assert [v.id for v in page.messages] == ids[-conversations.PAGE_SIZE:] and page.has_older
+    seen = [v.id for v in page.messages]
+    while page.has_older:
+        page = conversations.older(owner, conv.id, seen[0], limit=25)
+        assert 0 < len(page.messages) <= 25
+        seen = [v.id for v in page.messages] + seen
+    assert seen == ids, "every message once, oldest first"
+    assert [v.content for v in conversations.older(owner, conv.id, ids[3]).messages] == [
+        "message 0", "message 1", "message 2"]
+    assert conversations.older(owner, conv.id, ids[0]) == conversations.History(messages=[], has_older=False)
+
+
+def test_a_short_conversation_fits_one_page_and_hostile_page_sizes_are_clamped(make_user):
+    owner = make_user()
+    conv = conversations.create(owner)
+    ids = _bulk_messages(owner, conv.id, 5)
+    page = conversations.latest(owner, conv.id)
+    assert ([v.id for v in page.messages], page.has_older) == (ids, False)
+    assert conversations.latest(owner, conversations.create(owner).id) == conversations.History([], False)
+    for hostile in (0, -5, True, 1.5, "3", None):
+        assert [v.id for v in conversations.latest(owner, conv.id, limit=hostile).messages] == (
+            ids if type(hostile) is not int else ids[-1:])
+    assert len(conversations.latest(owner, conv.id, limit=10**9).messages) == 5
+
+
+def test_paging_refuses_other_users_and_foreign_cursors(make_user):
+    owner, other = make_user(), make_user()
+    conv, elsewhere = conversations.create(owner), conversations.create(owner)
+    ids = _bulk_messages(owner, conv.id, 10)
+    foreign = _bulk_messages(other, conversations.create(other).id, 3)
+    mine_elsewhere = _bulk_messages(owner, elsewhere.id, 3)
+    for call in (lambda: conversations.latest(other, conv.id),
+                 lambda: conversations.older(other, conv.id, ids[5]),
+                 lambda: conversations.through(other, conv.id, ids[5]),
+                 lambda: conversations.latest(owner, 2**31 - 1)):
+        with pytest.raises(NotFound):
+            call()
+    # A cursor or a deep-link target must be a message of this very conversation.
+    for message_id in (foreign[1], mine_elsewhere[1], 2**31 - 1, -1, 0):
+        with pytest.raises(NotFound):
+            conversations.older(owner, conv.id, message_id)
+        with pytest.raises(NotFound):
+            conversations.through(owner, conv.id, message_id)
+
+
+def test_through_loads_back_to_the_linked_message(make_user):
+    owner = make_user()
+    conv = conversations.create(owner)
+    ids = _bulk_messages(owner, conv.id, 120)
+    page = conversations.through(owner, conv.id, ids[30])
+    assert [v.id for v in page.messages] == ids[30 - conversations.CONTEXT_BEFORE:] and page.has_older
+    assert [v.id for v in conversations.through(owner, conv.id, ids[2]).messages] == ids
+    assert not conversations.through(owner, conv.id, ids[2]).has_older
+    newest = conversations.through(owner, conv.id, ids[-1], context=0)
+    assert [v.id for v in newest.messages] == ids[-1:]
+    with pytest.raises(InvalidRequest):
+        conversations.through(owner, conv.id, ids[10], limit=50)
+    # the next older page continues exactly before what the link showed
+    before = conversations.older(owner, conv.id, page.messages[0].id, limit=100)
+    assert [v.id for v in before.messages] == ids[:30 - conversations.CONTEXT_BEFORE]
+
+
+def test_paging_uses_the_keyset_index(make_user):
+    """The older-page query is an index range scan of ix_messages_conversation_created_id, never OFFSET."""
+    from sqlalchemy import text
+
+    from imagechat.db import get_engine
+
+    owner = make_user()
+    conv = conversations.create(owner)
+    ids = _bulk_messages(owner, conv.id, 400)
+    for _ in range(5):  # the same user's other conversations: the owner's index is no shortcut
+        _bulk_messages(owner, conversations.create(owner).id, 200)
+    with get_engine().connect() as conn:
+        conn.execute(text("analyze messages"))
+        at = conn.execute(text("select created_at from messages where id = :i"), {"i": ids[20]}).scalar_one()
+        plan = "\n".join(r[0] for r in conn.execute(text(
+            "explain select * from messages where conversation_id = :c and owner_id = :o "
+            "and (created_at, id) < (:t, :i) order by created_at desc, id desc limit 41"),
+            {"c": conv.id, "o": owner, "t": at, "i": ids[20]}))
+    assert "ix_messages_conversation_created_id" in plan and "Offset" not in plan, plan
+
+
+def test_images_show_whether_they_are_favourites_or_deleted(make_user, stored):
+    from imagechat.models import utcnow
+
+    owner = make_user()
+    conv = conversations.create(owner)
+    message = conversations.add_message(owner, conv.id, "assistant", "On it!")
+    job_id = _job(owner, conv.id)
+    conversations.attach_job(owner, message.id, job_id)
+    kept, starred, gone = _images(owner, conv.id, job_id, stored, n=3)
+    with session_scope() as s:
+        s.get(Image, starred).favorite = True
+        s.get(Image, gone).deleted_at = utcnow()
+    (view,) = conversations.latest(owner, conv.id).messages
+    flags = {i.id: (i.favorite, i.deleted) for i in view.images}
+    assert flags == {str(kept): (False, False), str(starred): (True, False), str(gone): (False, True)}
+
+
+def test_the_chat_state_helpers_follow_only_running_jobs():
+    """Progress events change only the running job's numbers; a terminal one asks for the final state."""
+    from imagechat.core.progress import ProgressEvent
+    from imagechat.state.chat import JobLive, _live_for, apply_progress, shown_message
+
+    view = conversations.MessageView(id=7, role="assistant", content="On it", created_at=None, job_id="j1",
+                                     job_status="running", images=[conversations.ImageRef(
+                                         id="i1", width=1792, height=1024, prompt="p", style=None,
+                                         parent_id=None, favorite=True)])
+    shown = shown_message(view)
+    assert (shown.images[0].aspect, shown.images[0].favorite, shown.prompt) == ("1792 / 1024", True, "p")
+    live = _live_for([shown, shown_message(conversations.MessageView(id=8, role="user", content="hi",
+                                                                     created_at=None))])
+    assert list(live) == ["j1"]
+    assert apply_progress(live, ProgressEvent(job_id="j1", status="running", percent=41.7, stage="Sky")) is False
+    assert live["j1"] == JobLive(status="running", percent=41, stage="Sky")
+    assert apply_progress(live, ProgressEvent(job_id="other", status="succeeded")) is False
+    assert apply_progress(live, ProgressEvent(job_id="j1", status="succeeded", percent=100)) is True

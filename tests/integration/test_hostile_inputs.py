@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from imagechat.api import routes
-from imagechat.core import auth, chat, conversations, jobs, library
+from imagechat.core import auth, chat, conversations, gallery, jobs
 from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core.errors import ImagechatError
 from imagechat.core.request import ImageRequest
@@ -119,7 +119,7 @@ def test_request_fields(owner, value):
 def test_gallery_searches(owner, query):
     started = time.monotonic()
     try:
-        assert library.list_images(owner, limit=20, query=query) == []
+        assert gallery.page(owner, gallery.parse_query({"q": query}), limit=20).cards == []
     except ImagechatError as refused:
         _clear(refused.user_message)
     assert time.monotonic() - started < 1.0

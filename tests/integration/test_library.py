@@ -12,8 +12,9 @@ from sqlalchemy import event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from imagechat.core import codec, library
+from imagechat.core import codec, gallery, library
 from imagechat.core.errors import InvalidImage, NotFound
+from imagechat.core.gallery import GalleryQuery
 from imagechat.db import get_engine, session_scope
 from imagechat.models import GenerationJob, Image, ImageData
 from imagechat.settings import get_settings
@@ -135,48 +136,17 @@ def test_export_to_an_unknown_format_names_the_choices(make_user, stored):
     assert err.value.code == "unsupported_format" and "png" in err.value.user_message
 
 
-def test_list_images_is_newest_first_limited_and_scoped(make_user, stored):
-    owner, other = make_user(), make_user()
-    ids = [_store(owner, f"picture number {i}", [stored])[0] for i in range(4)]
-    _store(other, "someone else's picture", [stored])
-    listed = library.list_images(owner)
-    assert [i.id for i in listed] == ids[::-1]
-    assert [i.id for i in library.list_images(owner, limit=2)] == ids[:1:-1]
-    assert library.list_images(make_user()) == []
-
-
-def test_list_images_never_reads_the_base64_table(make_user, stored):
+def test_gallery_listing_never_reads_the_base64_table(make_user, stored):
     """Listing and searching send SQL on `images` only; reading bytes (the control) does touch image_data."""
     owner = make_user()
     (image_id,) = _store(owner, "a quiet harbour", [stored])
     with _sql() as listing:
-        assert [i.id for i in library.list_images(owner)] == [image_id]
-        assert [i.id for i in library.list_images(owner, query="harbour")] == [image_id]
+        assert [c.id for c in gallery.page(owner, GalleryQuery()).cards] == [str(image_id)]
+        assert [c.id for c in gallery.page(owner, GalleryQuery(text="harbour")).cards] == [str(image_id)]
     with _sql() as reading:
         library.image_bytes(owner, image_id)
-    selects = [q for q in listing if q.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 2 and all("FROM images" in q for q in selects), listing
-    assert not [q for q in listing if "image_data" in q], listing
+    assert listing and not [q for q in listing if "image_data" in q], listing
     assert any("image_data" in q for q in reading), reading
-
-
-def test_search_matches_words_of_the_prompt(make_user, stored):
-    """Full-text search with English stemming, AND of words, owner scoping; no match gives an empty list."""
-    owner, other = make_user(), make_user()
-    (fox,) = _store(owner, "a red fox sleeping in the snow", [stored])
-    (peaks,) = _store(owner, "sunset over snowy mountains with a lake", [stored])
-    _store(other, "a red fox of another user", [stored])
-
-    def search(query):
-        return {i.id for i in library.list_images(owner, query=query)}
-
-    assert search("fox") == {fox}
-    assert search("foxes") == {fox}
-    assert search("mountain") == {peaks}
-    assert search("red fox") == {fox}
-    assert search("fox lake") == set()
-    assert search("giraffe") == set()
-    assert search('"sunset over"') == {peaks}
 
 
 def test_add_images_stores_each_index_once_per_job(make_user, stored):
@@ -195,3 +165,23 @@ def test_add_images_stores_each_index_once_per_job(make_user, stored):
     assert [(r.id, r.index_in_job, r.sha256) for r in rows] == [
         (first_ids[0], 0, stored.sha256), (first_ids[1], 1, second.sha256)]
     assert payloads == 2
+
+
+def test_deleted_images_are_gone_for_every_reader_until_restored(make_user, stored):
+    """A soft-deleted image (in its undo window) answers NotFound to get_image, image_bytes (the image
+    routes) and export, and leaves list_images; a restore brings it back to all of them."""
+    from imagechat.core import organise
+
+    owner = make_user()
+    (image_id,) = _store(owner, "a paper lantern", [stored])
+    calls = [lambda: library.get_image(owner, image_id), lambda: library.image_bytes(owner, image_id),
+             lambda: library.image_bytes(owner, image_id, thumb=True), lambda: library.export(owner, image_id, "png")]
+    assert organise.delete_images(owner, [image_id]) == 1
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()
+    assert gallery.count(owner, GalleryQuery()) == 0 and gallery.count(owner, GalleryQuery(text="lantern")) == 0
+    assert organise.restore_images(owner, [image_id]) == 1
+    for call in calls:
+        assert call()
+    assert [c.id for c in gallery.page(owner, GalleryQuery(text="lantern")).cards] == [str(image_id)]
