@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from imagechat.core.text import unmarked
+
 
 class ImagechatError(Exception):
     code = "error"
     retryable = False
 
     def __init__(self, user_message: str, *, code: str | None = None, retry_after_s: float | None = None):
+        user_message = unmarked(user_message)  # messages may echo user text and are shown in notifications
         super().__init__(user_message)
         self.user_message = user_message
         self.retry_after_s = retry_after_s  # when trying again makes sense (rate limits, busy engines)

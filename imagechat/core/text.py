@@ -25,3 +25,17 @@ def clean_message(raw: str) -> str:
     """Like clean_text, but line breaks and tabs stay (a chat message may have several lines)."""
     text = _CONTROL_KEEP_LINES.sub(" ", _ANSI.sub("", (raw or "").replace("\r\n", "\n").replace("\u2028", "\n")))
     return text.strip()
+
+
+# The web UI turns notification text into code through a template layer that expands this marker
+# (Reflex's Var tags); user text echoed in a message must never carry it.
+_MARKER = re.compile(r"<\s*/?\s*reflex\.Var\s*>", re.IGNORECASE)
+
+
+def unmarked(text: str) -> str:
+    """`text` without template markers, removed until none is left (so nested pieces cannot rebuild one)."""
+    while True:
+        cleaned = _MARKER.sub("", text)
+        if cleaned == text:
+            return cleaned
+        text = cleaned

@@ -32,6 +32,7 @@ import reflex as rx
 from imagechat.core import admission, chat, conversations, jobs, organise, progress
 from imagechat.core.conversations import MessageView
 from imagechat.core.errors import ImagechatError
+from imagechat.core.text import unmarked
 from imagechat.models import ACTIVE, MAX_ALBUM_NAME_CHARS, JobStatus, Role
 from imagechat.settings import get_settings
 from imagechat.state import tabs
@@ -561,7 +562,7 @@ class ChatState(SessionState):
             added = await asyncio.to_thread(organise.add_to_album, owner, album_id, [uuid.UUID(image_id)])
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
-        return rx.toast.success(f"Added to {name}." if added else f"It is already in {name}.")
+        return rx.toast.success(unmarked(f"Added to {name}." if added else f"It is already in {name}."))
 
     @rx.event
     async def new_album_for(self, image_id: str):
@@ -592,7 +593,7 @@ class ChatState(SessionState):
         self.album_dialog_open, self._album_image = False, ""
         view = await self.get_state(ChatView)
         view.albums = [*view.albums, AlbumChoice(id=album.id, name=album.name)][:MAX_ALBUMS_SHOWN]
-        return rx.toast.success(f"Added to the new album {album.name}.")
+        return rx.toast.success(unmarked(f"Added to the new album {album.name}."))
 
     # ------------------------------------------------------------ live progress
 

@@ -28,6 +28,7 @@ import reflex as rx
 
 from imagechat.core import export, gallery, organise, urls
 from imagechat.core.errors import ImagechatError
+from imagechat.core.text import unmarked
 from imagechat.settings import get_settings
 from imagechat.state.session import SessionState
 from imagechat.state.views import as_id, as_text, as_uuid
@@ -272,6 +273,11 @@ class GalleryState(SessionState):
     def _params(self) -> dict[str, str]:
         return dict(gallery.query_params(self._q()))
 
+    def _shown(self, image_id: str) -> GalleryCard | None:
+        """The card of an image in the window: handlers that name one image act only on what the page shows
+        (the user's own), so an id guessed by a caller never enters the state."""
+        return next((c for c in self.cards if c.id == image_id), None)
+
     def _update_cards(self, ids: set[str], **changes) -> None:
         self.cards = [dataclasses.replace(c, **changes) if c.id in ids else c for c in self.cards]
 
@@ -442,7 +448,7 @@ class GalleryState(SessionState):
     @rx.event
     def toggle_select(self, image_id: object, shift: object = False):
         image_id = as_uuid(image_id)
-        if not image_id or not isinstance(shift, bool):
+        if not image_id or not isinstance(shift, bool) or self._shown(image_id) is None:
             return
         order = [c.id for c in self.cards]
         if shift and self._anchor in order and image_id in order:
@@ -498,8 +504,10 @@ class GalleryState(SessionState):
             image_id = as_uuid(image_id)
             if not image_id:
                 return
-            card = next((c for c in self.cards if c.id == image_id), None)
-            self.tag_targets, self.tag_current = [image_id], list(card.tags) if card else []
+            card = self._shown(image_id)
+            if card is None:
+                return
+            self.tag_targets, self.tag_current = [image_id], list(card.tags)
         else:
             if not self.selection_count:
                 return
@@ -550,7 +558,7 @@ class GalleryState(SessionState):
         if tag not in self.tag_names:
             self.tag_names = sorted([*self.tag_names, tag])
         if len(ids) > 1:
-            return rx.toast.success(f"Tagged {len(ids):,} images with “{tag}”.")
+            return rx.toast.success(unmarked(f"Tagged {len(ids):,} images with “{tag}”."))
 
     @rx.event
     async def remove_tag(self, tag: object):
@@ -568,7 +576,7 @@ class GalleryState(SessionState):
                       for c in self.cards]
         self.tag_current = [t for t in self.tag_current if t != tag]
         if len(ids) > 1:
-            return rx.toast.success(f"Removed “{tag}” from {len(ids):,} images.")
+            return rx.toast.success(unmarked(f"Removed “{tag}” from {len(ids):,} images."))
 
     # ------------------------------------------------------------ albums
 
@@ -579,7 +587,7 @@ class GalleryState(SessionState):
             return
         if image_id:
             image_id = as_uuid(image_id)
-            if not image_id:
+            if not image_id or self._shown(image_id) is None:
                 return
             self.album_targets = [image_id]
         else:
@@ -607,7 +615,7 @@ class GalleryState(SessionState):
             return rx.toast.error(exc.user_message)
         self.album_dialog_open, self.album_targets = False, []
         name = next((a.name for a in self.albums if a.id == album_id), "the album")
-        return rx.toast.success(f"Added {added:,} image{'s' if added != 1 else ''} to {name}.")
+        return rx.toast.success(unmarked(f"Added {added:,} image{'s' if added != 1 else ''} to {name}."))
 
     @rx.event
     async def create_album(self, form: object):
@@ -625,7 +633,7 @@ class GalleryState(SessionState):
             await self._refresh_facets(owner)
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
-        return rx.toast.success(f"Album “{album.name}” created.")
+        return rx.toast.success(unmarked(f"Album “{album.name}” created."))
 
     @rx.event
     def start_rename_album(self, album_id: object):
