@@ -28,12 +28,12 @@ LATEST_TTL_S = 24 * 3600
 # The sequence starts at the publisher's clock in microseconds, so it keeps growing across a Redis restart
 # that lost the counter (a job publishes at most 20 events a second; milliseconds were too coarse: two
 # publishes a few hundred microseconds apart around a lost counter got the same number). 16 digits: still
-# exact in Lua's and JavaScript's numbers (below 2**53).
+# exact in Lua's and JavaScript's numbers (below 2**53), written with %d (Lua's own tostring keeps only 14 digits).
 _PUBLISH_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local event = string.gsub(ARGV[1], '"seq": 0', '"seq": ' .. seq, 1)
+local event = string.gsub(ARGV[1], '"seq": 0', '"seq": ' .. string.format('%d', seq), 1)
 redis.call('SET', KEYS[2], event, 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[2], event)
 return seq
