@@ -47,6 +47,7 @@ def _album_row(album: AlbumItem) -> rx.Component:
                     rx.menu.item("Rename", on_click=GalleryState.start_rename_album(album.id)),
                     rx.menu.item("Delete album", color="red", on_click=GalleryState.delete_album(album.id)),
                 ),
+                modal=False,  # see gallery_grid._card_menu
             ),
             class_name="album-row",
         ),

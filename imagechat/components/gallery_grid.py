@@ -55,6 +55,9 @@ def _card_menu(card: GalleryCard) -> rx.Component:
             rx.menu.item(rx.icon("trash-2", size=14), "Delete", color="red",
                          on_click=GalleryState.delete(card.id), class_name="card-delete"),
         ),
+        # Not modal: a modal menu hands focus back to its trigger as it closes, and the dialog it just opened
+        # (tags, album picker) takes that for a focus outside itself and closes again.
+        modal=False,
     )
 
 
