@@ -273,6 +273,16 @@ class GalleryState(SessionState):
     def _params(self) -> dict[str, str]:
         return dict(gallery.query_params(self._q()))
 
+    def _targets(self, image_id: object, *, shown: bool) -> list[uuid.UUID]:
+        """What a card action or a bulk action works on: the one image named (a well-formed id; with `shown`,
+        only a card in the window), or with no id the selection; [] when there is nothing valid."""
+        if not image_id:
+            return self._selection()
+        image_id = as_uuid(image_id)
+        if not image_id or (shown and self._shown(image_id) is None):
+            return []
+        return [uuid.UUID(image_id)]
+
     def _shown(self, image_id: str) -> GalleryCard | None:
         """The card of an image in the window: handlers that name one image act only on what the page shows
         (the user's own), so an id guessed by a caller never enters the state."""
@@ -500,18 +510,11 @@ class GalleryState(SessionState):
         owner = await self._owner()
         if not owner:
             return
-        if image_id:
-            image_id = as_uuid(image_id)
-            if not image_id:
-                return
-            card = self._shown(image_id)
-            if card is None:
-                return
-            self.tag_targets, self.tag_current = [image_id], list(card.tags)
-        else:
-            if not self.selection_count:
-                return
-            self.tag_targets, self.tag_current = [str(i) for i in self._selection()], []
+        ids = self._targets(image_id, shown=True)
+        if not ids:
+            return
+        card = self._shown(str(ids[0])) if image_id else None
+        self.tag_targets, self.tag_current = [str(i) for i in ids], list(card.tags) if card else []
         await self._suggest(owner, "")
         self.tag_dialog_open = True
 
@@ -585,15 +588,10 @@ class GalleryState(SessionState):
         owner = await self._owner()
         if not owner:
             return
-        if image_id:
-            image_id = as_uuid(image_id)
-            if not image_id or self._shown(image_id) is None:
-                return
-            self.album_targets = [image_id]
-        else:
-            if not self.selection_count:
-                return
-            self.album_targets = [str(i) for i in self._selection()]
+        ids = self._targets(image_id, shown=True)
+        if not ids:
+            return
+        self.album_targets = [str(i) for i in ids]
         self.album_dialog_open = True
 
     @rx.event
@@ -689,11 +687,7 @@ class GalleryState(SessionState):
         album_id = self._q().album_id
         if not owner or not album_id:
             return
-        if image_id:
-            image_id = as_uuid(image_id)
-            ids = [uuid.UUID(image_id)] if image_id else []
-        else:
-            ids = self._selection()
+        ids = self._targets(image_id, shown=False)
         if not ids:
             return
         try:
@@ -710,13 +704,7 @@ class GalleryState(SessionState):
         owner = await self._owner()
         if not owner:
             return
-        if image_id:
-            image_id = as_uuid(image_id)
-            if not image_id:
-                return
-            ids = [uuid.UUID(image_id)]
-        else:
-            ids = self._selection()
+        ids = self._targets(image_id, shown=False)
         if not ids:
             return
         try:
