@@ -50,7 +50,7 @@
     (e) => {
       const stage = e.target.closest && e.target.closest("#detail-stage");
       touch =
-        stage && e.touches.length === 1 && !e.target.closest(".compare-slider")
+        stage && e.touches.length === 1 && !e.target.closest(".compare-slider, .mask-editor")
           ? { x: e.touches[0].clientX, y: e.touches[0].clientY }
           : null;
     },

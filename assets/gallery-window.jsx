@@ -5,12 +5,16 @@
 // stay put when pages are dropped or restored), measures a row from the live grid (its column count and the
 // height of a card, which is fixed by CSS), and asks for more through two sentinels just outside the window:
 // onNearEnd / onNearStart get the window's key, so the state can ignore a duplicate or stale request.
+//
+// The first screen does not wait for the websocket: on a full page load, the head's inline script
+// (imagechat/components/gallery_first.js) draws the first page's cards as a layer over this grid; it is removed
+// here as soon as the state is `ready` (its first page loaded and drawn).
 import React, { useEffect, useLayoutEffect, useRef, useState } from "react";
 
 const MARGIN = "1200px 0px"; // start fetching about a screen and a half before the user gets there
 
 export function GalleryWindow({
-  before = 0, after = 0, windowKey = 0, hasMore = false, hasPrevious = false,
+  before = 0, after = 0, windowKey = 0, hasMore = false, hasPrevious = false, ready = false,
   onNearEnd, onNearStart, children, id, className,
 }) {
   const grid = useRef(null);
@@ -19,6 +23,12 @@ export function GalleryWindow({
   const topSpace = useRef(null);
   const endSpace = useRef(null);
   const [row, setRow] = useState({ cols: 1, height: 0 });
+
+  useLayoutEffect(() => {
+    const drop = () => document.getElementById("gallery-early")?.remove();
+    if (ready) drop();
+    return drop; // also when the page is left before the state arrived
+  }, [ready]);
 
   useLayoutEffect(() => {
     const el = grid.current;

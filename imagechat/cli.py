@@ -7,6 +7,8 @@
     python -m imagechat users disable ada               (also ends every session of ada's at once)
     python -m imagechat users list
     python -m imagechat invites create --days 7         (prints a single-use sign-up code)
+    python -m imagechat storage status                  (images per store; does the object store answer?)
+    python -m imagechat storage migrate --to s3         (move existing images; resumable, sha256-checked)
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import asyncio
 import getpass
 import re
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from sqlmodel import select
 
-from imagechat.core import auth, gallery, jobs, library, progress
+from imagechat.core import auth, gallery, jobs, library, progress, storage, storage_migration
 from imagechat.core.errors import ImagechatError
 from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
@@ -200,6 +203,106 @@ def cmd_invites_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_object_store(needed: bool) -> bool:
+    """Whether the configured object store answers (printing why not); True when it is not needed."""
+    if not needed:
+        return True
+    try:
+        storage.get_store(storage.S3).check()
+    except ImagechatError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_storage_status(args: argparse.Namespace) -> int:
+    from imagechat.settings import get_settings
+
+    counts = storage_migration.counts()
+    print(f"new images go to: {get_settings().image_store} (IMAGE_STORE)")
+    for name in storage.STORES:
+        print(f"{name:<9} {counts.get(name, 0):>9,} image(s)")
+    settings = get_settings()
+    if settings.image_store == storage.S3 or counts.get(storage.S3) or settings.s3_endpoint_url:
+        if not _check_object_store(True):
+            return 1
+        print(f"s3: bucket {settings.s3_bucket!r} at {settings.s3_endpoint_url or 'AWS S3'} answers")
+    return 0
+
+
+class _ProgressBar:
+    """A bar redrawn in place on a terminal; elsewhere (a log, CI) a line at every tenth of the way."""
+
+    def __init__(self, total: int, out=None, width: int = 30):
+        self.total, self.width, self.out = total, width, out or sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self._tenth = 0
+
+    def update(self, summary: storage_migration.Summary) -> None:
+        done = summary.done
+        rate = done / max(1e-6, time.monotonic() - self.started)
+        share = done / self.total if self.total else 1.0
+        failed = f", {len(summary.failed)} failed" if summary.failed else ""
+        text = f"{done:,}/{self.total:,} ({share:4.0%}){failed}  {rate:.1f} images/s"
+        if self.tty:
+            filled = int(self.width * share)
+            self.out.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text}   ")
+            self.out.flush()
+        elif int(share * 10) > self._tenth or done == self.total:
+            self._tenth = int(share * 10)
+            print(text, file=self.out, flush=True)
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+
+
+def cmd_storage_migrate(args: argparse.Namespace) -> int:
+    from imagechat.settings import get_settings
+
+    if args.batch < 1 or args.workers < 1 or (args.limit is not None and args.limit < 1):
+        print("error: --batch, --workers and --limit take whole numbers from 1", file=sys.stderr)
+        return 2
+    counts = storage_migration.counts()
+    if not _check_object_store(args.to == storage.S3 or bool(counts.get(storage.S3))):
+        return 2
+    total = storage_migration.pending(args.to)
+    if args.limit is not None:
+        total = min(total, args.limit)
+    print(f"moving {total:,} image(s) to {args.to} ({args.workers} at a time; each checked by sha256 before its "
+          "old copy is dropped)", file=sys.stderr)
+    bar = _ProgressBar(total)
+    summary = storage_migration.migrate(args.to, batch=args.batch, workers=args.workers, limit=args.limit,
+                                        on_progress=bar.update)
+    bar.finish()
+    rate = summary.moved / summary.seconds if summary.seconds else 0.0
+    print(f"Moved {summary.moved:,} image(s) to {args.to} in {summary.seconds:.1f} s ({rate:.1f} images/s).")
+    if summary.failed:
+        print(f"{len(summary.failed):,} image(s) could not be moved and stay where they were:")
+        for image_id, why in summary.failed[:20]:
+            print(f"  {image_id}: {why}")
+        if len(summary.failed) > 20:
+            print(f"  ... and {len(summary.failed) - 20:,} more (the log names each)")
+    if summary.vanished:
+        print(f"{summary.vanished:,} image(s) were deleted for good during the run.")
+    if summary.skipped:
+        print(f"{summary.skipped:,} image(s) were moved by another run meanwhile.")
+    if summary.source_copies_left:
+        print(f"{summary.source_copies_left:,} old copy(ies) could not be deleted from the object store; they are "
+              "no longer used and can be removed by hand.")
+    if summary.error:
+        print(f"Stopped early: {summary.error} Run the same command again to continue.")
+    elif summary.interrupted:
+        print("Interrupted: run the same command again to continue.")
+    print(f"{summary.remaining:,} image(s) still kept elsewhere than {args.to}.")
+    if get_settings().image_store != args.to:
+        print(f"Note: IMAGE_STORE is {get_settings().image_store}, so new images still go there; set "
+              f"IMAGE_STORE={args.to} to keep them all in one place.")
+    clean = not (summary.failed or summary.error or summary.interrupted)
+    return 0 if clean else (130 if summary.interrupted else 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m imagechat", description=__doc__.split("\n")[0])
     parser.add_argument("--user", default=getpass.getuser(), help="local user to act as (default: your login)")
@@ -250,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--days", type=float, default=auth.INVITE_DAYS,
                         help=f"how long the code stays valid (default {auth.INVITE_DAYS})")
     invite.set_defaults(func=cmd_invites_create)
+
+    stores = sub.add_parser("storage", help="where image bytes are kept (IMAGE_STORE)").add_subparsers(
+        dest="action", required=True)
+    stores.add_parser("status", help="images per store, and whether the object store answers").set_defaults(
+        func=cmd_storage_status)
+    move = stores.add_parser("migrate", help="move existing images to another store: resumable (run it again "
+                                             "to continue), each image checked by sha256 before its old copy goes")
+    move.add_argument("--to", required=True, choices=storage.STORES, help="the store to move every image to")
+    move.add_argument("--batch", type=int, default=50, help="images read per database query (default 50)")
+    move.add_argument("--workers", type=int, default=4, help="images moved at once (default 4)")
+    move.add_argument("--limit", type=int, help="move at most this many images in this run")
+    move.set_defaults(func=cmd_storage_migrate)
     return parser
 
 

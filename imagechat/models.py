@@ -66,6 +66,10 @@ class User(SQLModel, table=True):
     is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # Set by `python -m imagechat users disable`: no log-in, and every session is revoked.
     disabled_at: datetime | None = _opt_ts()
+    # Set by an administrator on /admin; None: the server-wide setting applies (core.limits.user_caps).
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    rate_limit: str | None = Field(default=None, max_length=64)  # limits syntax, e.g. 10/minute
 
 
 class AuthSession(SQLModel, table=True):
@@ -99,6 +103,9 @@ class Conversation(SQLModel, table=True):
     title: str = Field(default="New chat", max_length=200)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # "Continue from this one" (one image of a batch): what the next change refers to, until a newer image.
+    focus_image_id: uuid.UUID | None = Field(default=None, foreign_key="images.id", ondelete="SET NULL")
+    focus_set_at: datetime | None = _opt_ts()
 
 
 class Message(SQLModel, table=True):
@@ -116,6 +123,8 @@ class Message(SQLModel, table=True):
     job_id: uuid.UUID | None = Field(default=None, foreign_key="generation_jobs.id", ondelete="SET NULL")
     # Set on an assistant reply that reports a refused request (rate limit, budget, ...): offers Retry.
     error_code: str | None = Field(default=None, max_length=64)
+    # An answer from the library (core/cache.py): the images of an earlier identical request, at no cost.
+    from_library: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = _ts()
 
 
@@ -127,6 +136,9 @@ class GenerationJob(SQLModel, table=True):
         # The history view: its status filter and its search.
         sa.Index("ix_jobs_owner_status_created", "owner_id", "status", "created_at"),
         sa.Index("ix_jobs_prompt_fts", sa.text("to_tsvector('english'::regconfig, prompt)"), postgresql_using="gin"),
+        # An identical earlier request that succeeded (core/cache.py).
+        sa.Index("ix_jobs_owner_request_key", "owner_id", "request_key", "created_at",
+                 postgresql_where=sa.text("request_key IS NOT NULL AND status = 'succeeded'")),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
@@ -146,10 +158,21 @@ class GenerationJob(SQLModel, table=True):
     source_image_id: uuid.UUID | None = None
     reserved_usd: float = 0.0
     cost_usd: float = 0.0
+    # sha256 of the normalised request (core/cache.request_key); None for edits and explicit seeds.
+    request_key: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts()
     started_at: datetime | None = _opt_ts()
     heartbeat_at: datetime | None = _opt_ts()
     finished_at: datetime | None = _opt_ts()
+
+
+class JobMask(SQLModel, table=True):
+    """The area painted for an edit (the detail view's mask editor): a PNG of the source image's size whose fully
+    transparent pixels mark where to change it. Apart from generation_jobs so listing jobs stays light."""
+
+    __tablename__ = "job_masks"
+    job_id: uuid.UUID = Field(primary_key=True, foreign_key="generation_jobs.id", ondelete="CASCADE")
+    mask_b64: str = Field(sa_type=sa.Text)
 
 
 # Full-text document of an image: the prompt weighs most, then the revised prompt, then tags and album
@@ -181,6 +204,7 @@ class Image(SQLModel, table=True):
         sa.Index("ix_images_search", "search", postgresql_using="gin"),
         sa.Index("ix_images_tags", "tags", postgresql_using="gin"),
         sa.Index("ix_images_parent", "parent_image_id"),
+        sa.CheckConstraint("storage IN ('postgres', 's3')", name="ck_images_storage"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
@@ -199,6 +223,9 @@ class Image(SQLModel, table=True):
     mime: str = Field(max_length=32)
     byte_size: int
     sha256: str = Field(max_length=64)
+    # Which store holds the bytes (core.storage): "postgres" (image_data) or "s3". Per image, so a library can be
+    # mixed while `python -m imagechat storage migrate` moves it.
+    storage: str = Field(default="postgres", max_length=16, sa_column_kwargs={"server_default": "postgres"})
     favorite: bool = False
     # Lower-case, trimmed, unique per image (core.organise keeps them so).
     tags: list[str] = Field(default_factory=list, sa_column=sa.Column(

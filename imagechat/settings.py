@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_image_model: str = "gpt-image-2"
+    openai_extra_image_models: str = Field(
+        "", description="more OpenAI image models users may pick under the message box, comma-separated (e.g. "
+                        "gpt-image-2.5-flare); OPENAI_IMAGE_MODEL stays the default. Empty = only that one")
     openai_chat_model: str = "gpt-5.4-mini"
     openai_timeout_s: float = 120.0
     openai_max_retries: int = 3
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     login_limit_per_address: str = Field("20/minute", description="log-in attempts per client address (limits "
                                                                   "syntax, e.g. 20/minute)")
     signup_limit_per_address: str = Field("5/hour", description="sign-up attempts per client address")
+    share_limit_per_address: str = Field("300/minute", description="requests to public share links (pages and "
+                                                                   "their images) per client address")
     auth_limit_per_username: str = Field("10/10 minutes", description="log-in attempts, and separately sign-up "
                                                                       "attempts, per username")
     password_hash_threads: int = Field(2, ge=1, le=32, description="threads that hash and check passwords "
@@ -71,7 +76,8 @@ class Settings(BaseSettings):
                                                                "X-Forwarded-For/-Proto headers are believed (0 = "
                                                                "none: the connection's own address and scheme)")
 
-    @field_validator("login_limit_per_address", "signup_limit_per_address", "auth_limit_per_username")
+    @field_validator("login_limit_per_address", "signup_limit_per_address", "share_limit_per_address",
+                     "auth_limit_per_username")
     @classmethod
     def _check_limit(cls, value: str) -> str:
         import limits
@@ -98,9 +104,57 @@ class Settings(BaseSettings):
     stored_quality: int = Field(90, ge=1, le=100)
     thumbnail_px: int = 320
     max_image_pixels: int = 40_000_000
+    request_cache_hours: float = Field(24.0, ge=0, le=24 * 365, description="an identical request (same prompt, "
+                                       "style, size, quality, count, engine and model, no seed) within this many "
+                                       "hours is answered with the user's existing images at no cost; 0 = never")
+    download_cache_mb: int = Field(64, ge=0, le=4096, description="converted downloads (format x size) kept in "
+                                                                  "memory per web process, least recently used "
+                                                                  "dropped first; 0 = convert every time")
     delete_undo_seconds: int = Field(30, ge=5, le=3600, description="a deleted image can be restored (Undo) for "
                                                                    "this many seconds; the workers remove it "
                                                                    "for good a minute after that")
+
+    # Object storage (image bytes; metadata always stays in PostgreSQL)
+    image_store: Literal["postgres", "s3"] = Field(
+        "postgres", description="where new images' bytes go: postgres = Base64 in the database (nothing else to "
+                                "run), s3 = an S3-compatible object store (AWS S3, Cloudflare R2, MinIO, "
+                                "SeaweedFS; the S3_* settings). Each image remembers its store, so changing this "
+                                "affects new images only: move the others with `python -m imagechat storage "
+                                "migrate --to s3|postgres`")
+    s3_endpoint_url: str | None = Field(
+        None, description="the S3 API endpoint, e.g. http://127.0.0.1:8333 (SeaweedFS), http://minio:9000 or "
+                          "https://ACCOUNT.r2.cloudflarestorage.com; empty = AWS S3 in S3_REGION")
+    s3_bucket: str = Field("imagechat", description="bucket holding the images (create it first; it stays private)")
+    s3_region: str = Field("us-east-1", description="the bucket's region (R2: auto)")
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="access key id; empty = the usual AWS credential chain (AWS_* variables, instance role)")
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="secret access key (never logged or shown)")
+    s3_prefix: str = Field("images/", description="key prefix inside the bucket: an image's key is the prefix "
+                                                  "and its id, its thumbnail's the same plus .thumb.webp")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path = http://host/bucket/key (MinIO, SeaweedFS), virtual = http://bucket.host/key; "
+                            "auto lets the client choose")
+    s3_timeout_s: float = Field(10.0, ge=0.5, le=300, description="connect and read timeout of one S3 request; "
+                                                                  "a failed request is tried 3 times in all")
+    s3_presign: bool = Field(
+        False, description="true = image routes answer the owner with a redirect (302) to a short-lived presigned "
+                           "URL and the browser downloads from the store itself (less traffic through the app); "
+                           "false = the app streams the bytes from the store")
+    s3_presign_seconds: int = Field(300, ge=30, le=604_800, description="lifetime of a presigned URL; a URL is "
+                                                                        "reused for half of it, so browsers can "
+                                                                        "cache the image")
+    s3_presign_endpoint_url: str | None = Field(
+        None, description="the store's address as browsers reach it, for presigned URLs (when it differs from "
+                          "S3_ENDPOINT_URL, e.g. an internal host name); empty = S3_ENDPOINT_URL")
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = value.lstrip("/")
+        if len(value) > 200 or any(ord(c) < 32 for c in value):
+            raise ValueError("S3_PREFIX: at most 200 printable characters")
+        return value
 
     # Web
     app_port: int = 3000
@@ -154,6 +208,11 @@ class Settings(BaseSettings):
             return list(self.cors_allowed_origins)
         port = port or self.app_port
         return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+
+    def offered_image_models(self) -> list[str]:
+        """OPENAI_IMAGE_MODEL first, then OPENAI_EXTRA_IMAGE_MODELS, without repeats or blanks."""
+        names = [self.openai_image_model, *self.openai_extra_image_models.split(",")]
+        return list(dict.fromkeys(n.strip() for n in names if n.strip()))
 
     def resolved_engine(self) -> str:
         if self.image_engine != "auto":

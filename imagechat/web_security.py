@@ -37,6 +37,10 @@ frontend_log = logging.getLogger("imagechat.frontend")
 
 PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
                       "payment=(), usb=()")
+# The build's content-hashed files (Vite names them name-<8 chars of hash>.ext): they never change under their
+# name, so a returning browser takes them from its cache without asking (some 80 modules on the gallery page).
+_HASHED_ASSET = re.compile(r"^/assets/[A-Za-z0-9_.\[\]-]+-[A-Za-z0-9_-]{8}\.(?:js|css|woff2?|svg|png|webp)$")
+_IMMUTABLE = b"public, max-age=31536000, immutable"
 STATIC_HEADERS = (
     ("referrer-policy", "no-referrer"),
     ("x-content-type-options", "nosniff"),
@@ -87,7 +91,8 @@ def _ws(origin: str) -> str:
     return re.sub(r"^http", "ws", origin)
 
 
-def content_security_policy(origins: Sequence[str], script_hashes: Sequence[str] = ()) -> str:
+def content_security_policy(origins: Sequence[str], script_hashes: Sequence[str] = (),
+                            image_origins: Sequence[str] = ()) -> str:
     """The policy for every response. Relaxations beyond 'self', each one needed:
 
     - script-src hashes: the compiled pages' own inline scripts (nothing else inline runs);
@@ -95,14 +100,15 @@ def content_security_policy(origins: Sequence[str], script_hashes: Sequence[str]
     - style-src 'unsafe-inline': <style> elements inserted at run time (Emotion, sonner, vaul,
       react-remove-scroll-bar with computed sizes) and style attributes rendered by React/Radix;
     - img-src data: blob: for icons and previews; connect-src the app's own origins over http(s) and ws(s)
-      (the Socket.IO websocket; a page served from 127.0.0.1 may talk to localhost, and the other way round).
+      (the Socket.IO websocket; a page served from 127.0.0.1 may talk to localhost, and the other way round);
+    - img-src `image_origins`: the object store that S3_PRESIGN redirects images to (core.storage.presign_origin).
     """
     connect = ["'self'", *origins, *(_ws(o) for o in origins)]
     directives = (
         ("default-src", ["'self'"]),
         ("script-src", ["'self'", "'unsafe-eval'", *script_hashes]),
         ("style-src", ["'self'", "'unsafe-inline'"]),
-        ("img-src", ["'self'", "data:", "blob:"]),
+        ("img-src", ["'self'", "data:", "blob:", *image_origins]),
         ("font-src", ["'self'", "data:"]),
         ("connect-src", list(dict.fromkeys(connect))),
         ("object-src", ["'none'"]),
@@ -138,9 +144,11 @@ class SecurityHeaders:
 
     RETRY_EMPTY_S = 5.0  # no build found yet (or none: dev mode): look again after this long
 
-    def __init__(self, app: ASGIApp, *, origins: Sequence[str], pages_dir: Path | None = None):
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str], pages_dir: Path | None = None,
+                 image_origins: Sequence[str] = ()):
         self.app = app
         self.origins = tuple(origins)
+        self.image_origins = tuple(image_origins)
         self.pages_dir = pages_dir
         self._headers: list[tuple[bytes, bytes]] | None = None
         self._has_hashes = False
@@ -157,7 +165,7 @@ class SecurityHeaders:
                     hashes = inline_script_hashes(sorted(self.pages_dir.rglob("*.html")))
                 except OSError:
                     log.warning("could not read the compiled pages in %s for the CSP", self.pages_dir, exc_info=True)
-            csp = content_security_policy(self.origins, hashes)
+            csp = content_security_policy(self.origins, hashes, self.image_origins)
             self._has_hashes = bool(hashes)
             self._built_at = time.monotonic()
             self._headers = [(b"content-security-policy", csp.encode())] + [
@@ -178,10 +186,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = self.headers()
+        hashed = scope.get("method") in ("GET", "HEAD") and _HASHED_ASSET.match(scope.get("path") or "")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
+                if hashed and message.get("status") == 200:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", _IMMUTABLE))
                 present = {key.lower() for key, _ in headers}
                 headers += [(key, value) for key, value in extra if key not in present]
                 message = {**message, "headers": headers}
@@ -194,7 +206,11 @@ def secure_app(app: ASGIApp) -> ASGIApp:
     """`rx.App(api_transformer=[..., secure_app])`: wrap the whole app Reflex built (pages, websocket, routes)."""
     from reflex.config import get_config
 
-    return SecurityHeaders(app, origins=list(get_config().cors_allowed_origins), pages_dir=compiled_pages_dir())
+    from imagechat.core.storage import presign_origin
+
+    store = presign_origin()
+    return SecurityHeaders(app, origins=list(get_config().cors_allowed_origins), pages_dir=compiled_pages_dir(),
+                           image_origins=[store] if store else [])
 
 
 # ---------------------------------------------------------------- front-end exception reports

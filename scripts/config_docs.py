@@ -24,7 +24,9 @@ HELP = {
     "image_engine": "auto = openai when OPENAI_API_KEY is set, else offline",
     "openai_api_key": "enables the OpenAI engine; never logged or sent to the browser",
     "openai_base_url": "OpenAI-compatible endpoint (tests use a local fake)",
-    "openai_image_model": "gpt-image-2, gpt-image-1.5, gpt-image-1-mini, ... (gpt-image-1 and DALL-E are shut down)",
+    "openai_image_model": "gpt-image-2, gpt-image-2.5-flare, gpt-image-2.5-sunburst, ... (models and prices: "
+                          "imagechat/core/providers/image_models.py; a shut-down name such as gpt-image-1, "
+                          "gpt-image-1.5 or dall-e-3 is refused with its replacement)",
     "openai_chat_model": "model that turns chat text into image requests",
     "openai_timeout_s": "per-request timeout, seconds",
     "openai_max_retries": "retries on 429/5xx",

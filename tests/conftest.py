@@ -131,3 +131,51 @@ def clean_fake(fake):
     fake.reset()
     fake.api_keys = None
     return fake
+
+
+@pytest.fixture(scope="session")
+def seaweed():
+    """A real S3-compatible server of the session's own (SeaweedFS, tests/support/seaweed.py), started the first
+    time a test asks for it and killed at the end. A test that stops it starts it again before it ends."""
+    from tests.support.seaweed import SeaweedS3
+
+    server = SeaweedS3()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+def _use_settings(monkeypatch, env: dict) -> None:
+    from imagechat.settings import get_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def s3_store(seaweed, database_url, redis_url, monkeypatch):
+    """IMAGE_STORE=s3 on the session's SeaweedFS for one test (settings reloaded before and after)."""
+    from imagechat.settings import get_settings
+
+    if not seaweed.running():
+        seaweed.start()
+    _use_settings(monkeypatch, seaweed.settings_env())
+    yield seaweed
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def s3_store_for_module(seaweed, database_url, redis_url):
+    """s3_store for a whole module (its module-scoped fixtures store their images in the bucket too)."""
+    from imagechat.settings import get_settings
+
+    if not seaweed.running():
+        seaweed.start()
+    with pytest.MonkeyPatch.context() as mp:
+        _use_settings(mp, seaweed.settings_env())
+        yield seaweed
+    get_settings.cache_clear()

@@ -28,6 +28,7 @@ class IntentCase:
     style: str | None = None
     size: tuple[int, int] = SQ
     n: int = 1
+    quality: str = "auto"
 
 
 C = IntentCase
@@ -72,6 +73,21 @@ CASES: list[IntentCase] = [
     C("an image of a city skyline at dusk", NO_IMAGE, "generate", "a city skyline at dusk", ("skyline", "dusk")),
     C("the moon over a quiet sea, square", NO_IMAGE, "generate", "the moon over a quiet sea", ("moon", "sea")),
     C("Create an image of a sunset over mountains", LAST, "generate", "a sunset over mountains", ("sunset",)),
+    # --- the composer's options said in words: counts, quality, aspect and style clauses after the description
+    C("a fox in the snow, 3 of them", NO_IMAGE, "generate", "a fox in the snow", ("fox", "snow"), n=3),
+    C("three images of a lighthouse at night", NO_IMAGE, "generate", "a lighthouse at night", ("lighthouse",), n=3),
+    C("a red barn in a meadow, two images", NO_IMAGE, "generate", "a red barn in a meadow", ("barn", "meadow"), n=2),
+    C("a castle on a hill x2", NO_IMAGE, "generate", "a castle on a hill", ("castle",), n=2),
+    C("a fox in the snow, wide, in watercolor", NO_IMAGE, "generate", "a fox in the snow", ("fox",),
+      style="watercolor", size=WIDE),
+    C("draw a harbor at dawn in high quality", NO_IMAGE, "generate", "a harbor at dawn", ("harbor", "dawn"),
+      quality="high"),
+    C("a high quality photo of a mountain lake", NO_IMAGE, "generate", "a mountain lake", ("lake",),
+      style="photorealistic", quality="high"),
+    C("a city street in the rain, 2 of them, low quality", NO_IMAGE, "generate", "a city street in the rain",
+      ("street", "rain"), n=2, quality="low"),
+    C("/imagine a lighthouse in a storm, tall, 4 of them, hq", NO_IMAGE, "generate", "a lighthouse in a storm",
+      ("lighthouse", "storm"), size=TALL, n=4, quality="high"),
     # --- edits of the last image
     C("Make it more artistic, like a watercolor painting", LAST, "edit", "a sunset over mountains, more artistic",
       ("sunset",), style="watercolor"),
@@ -97,11 +113,19 @@ CASES: list[IntentCase] = [
     C("make it black and white", LAST, "edit", "a sunset over mountains, black and white", ("black", "white")),
     C("add a boat on the lake", LAST, "edit", "a sunset over mountains, with a boat on the lake", ("boat",)),
     C("remove the clouds", LAST, "edit", "a sunset over mountains, without the clouds", ("clouds",)),
+    C("change the sky to purple", LAST, "edit", "a sunset over mountains, make the sky purple", ("sky", "purple")),
+    C("change the colors to blue", LAST, "edit", "a sunset over mountains, make the colors blue", ("blue",)),
+    C("turn the water into gold", LAST, "edit", "a sunset over mountains, make the water gold", ("water", "gold")),
+    C("change the size to 16:9", LAST, "edit", "a sunset over mountains", ("sunset",), size=WIDE),
+    C("make it wider in high quality", LAST, "edit", "a sunset over mountains", ("sunset",), size=WIDE,
+      quality="high"),
     # --- again and variations
     C("another one", LAST_WIDE_WATERCOLOR, "generate", "a fox in the snow", ("fox",), style="watercolor",
       size=WIDE),
     C("again", LAST, "generate", "a sunset over mountains", ("sunset",)),
     C("one more time please", LAST, "generate", "a sunset over mountains", ("sunset",)),
+    C("another one in high quality", LAST_WIDE_WATERCOLOR, "generate", "a fox in the snow", ("fox",),
+      style="watercolor", size=WIDE, quality="high"),
     C("3 variations", LAST, "variations", "a sunset over mountains", ("sunset",), n=3),
     C("give me three variations", LAST_WIDE_WATERCOLOR, "variations", "a fox in the snow", ("fox",),
       style="watercolor", size=WIDE, n=3),

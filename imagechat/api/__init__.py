@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from imagechat.api import auth, exports, images, share
+from imagechat.api import admin, auth, exports, gallery, images, masks, share, style_previews
 
-routes: list[BaseRoute] = [*auth.routes, *images.routes, *exports.routes, *share.routes]
+routes: list[BaseRoute] = [*auth.routes, *masks.routes, *images.routes, *gallery.routes, *exports.routes,
+                           *share.routes, *admin.routes, *style_previews.routes]

@@ -1,7 +1,9 @@
 """Image bytes over HTTP: full image, thumbnail, downloads in PNG/JPEG/WebP, live previews.
 
 Only the owner gets bytes; anyone else (or a guessed id) gets the same 404. Stored images never
-change, so responses carry a strong ETag and an immutable, private cache lifetime.
+change, so responses carry a strong ETag and an immutable, private cache lifetime. With IMAGE_STORE=s3 the
+bytes come from the object store (503 while it is away), or with S3_PRESIGN the owner is redirected to a
+short-lived presigned URL of it (core.storage).
 
 Downloads (`download.<png|jpeg|webp>`, optionally `?size=1024|512` for the long side) carry the prompt
 and generation parameters inside the file (core.export.embedded); those facts never change either.
@@ -13,13 +15,14 @@ import re
 import uuid
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from imagechat.core import auth, codec, export, jobs, library
+from imagechat.core import auth, cache, codec, export, jobs, library
 from imagechat.core.auth import SESSION_COOKIE
-from imagechat.core.errors import NotFound
+from imagechat.core.errors import NotFound, StorageUnavailable
 from imagechat.core.urls import DOWNLOAD_SIZES, IMAGE_ROUTE, PREVIEW_ROUTE
+from imagechat.settings import get_settings
 
 _IMMUTABLE = "private, max-age=31536000, immutable"
 # Bump when what a download embeds changes: a new ETag, so no cache hands out the old file.
@@ -55,6 +58,26 @@ def _bytes(request: Request, data: bytes, mime: str, etag: str, *, filename: str
     return Response(data, media_type=mime, headers=headers)
 
 
+def _stored(request: Request, owner: int, image_id, *, thumb: bool) -> Response:
+    """The stored image or its thumbnail: streamed from its store, or, with S3_PRESIGN and the bytes in an object
+    store, a redirect to a short-lived URL there (only ever after the owner check: the URL is the owner's). A
+    browser revalidating what it has gets its 304 from the metadata alone, without the bytes being read."""
+    if get_settings().s3_presign or request.headers.get("if-none-match"):
+        meta, presigned = library.presigned_url(owner, image_id, thumb=thumb)
+        etag = f"{meta.sha256}-thumb" if thumb else meta.sha256
+        if request.headers.get("if-none-match") == f'"{etag}"':
+            return _bytes(request, b"", "image/webp" if thumb else meta.mime, etag)
+        if presigned is not None:
+            url, valid_s = presigned
+            # The redirect may be reused while its URL is valid (a margin for clocks and slow starts), no longer.
+            return RedirectResponse(url, status_code=302, headers={
+                "Cache-Control": f"private, max-age={max(0, valid_s - 30)}", "Referrer-Policy": "no-referrer"})
+    meta, data = library.image_bytes(owner, image_id, thumb=thumb)
+    if thumb:
+        return _bytes(request, data, "image/webp", f"{meta.sha256}-thumb")
+    return _bytes(request, data, meta.mime, meta.sha256)
+
+
 def _download_size(request: Request) -> int | None | Response:
     """None (the original), one of DOWNLOAD_SIZES, or the 400 that explains the choices."""
     values = request.query_params.getlist("size")
@@ -82,12 +105,8 @@ def image(request: Request) -> Response:
     owner, image_id = checked
     variant = request.path_params["variant"]
     try:
-        if variant == "thumb.webp":
-            meta, data = library.image_bytes(owner, image_id, thumb=True)
-            return _bytes(request, data, "image/webp", f"{meta.sha256}-thumb")
-        if variant == "full":
-            meta, data = library.image_bytes(owner, image_id)
-            return _bytes(request, data, meta.mime, meta.sha256)
+        if variant in ("thumb.webp", "full"):
+            return _stored(request, owner, image_id, thumb=variant == "thumb.webp")
         match = re.fullmatch(r"download\.(png|jpe?g|webp)", variant)
         if match:
             size = _download_size(request)
@@ -98,10 +117,15 @@ def image(request: Request) -> Response:
             etag = f"{meta.sha256}-{fmt}-{size or 'original'}-{_DOWNLOAD_VERSION}"
             if request.headers.get("if-none-match") == f'"{etag}"':  # skip the conversion
                 return _bytes(request, b"", codec.MIME[fmt], etag)
-            return _bytes(request, export.download(meta, stored, fmt, size), codec.MIME[fmt], etag,
-                          filename=export.file_name(meta, fmt, size))
+            # The image and its ETag (stored bytes, format, size, what is embedded) name the file exactly.
+            data = cache.conversions().get_or_make((str(image_id), etag),
+                                                   lambda: export.download(meta, stored, fmt, size))
+            return _bytes(request, data, codec.MIME[fmt], etag, filename=export.file_name(meta, fmt, size))
     except NotFound:
         return _not_found()
+    except StorageUnavailable as exc:
+        return PlainTextResponse(exc.user_message, status_code=503,
+                                 headers={"Retry-After": "30", "Cache-Control": "no-store"})
     return _not_found()
 
 

@@ -22,8 +22,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from imagechat.core import sharing, urls
-from imagechat.core.errors import ImagechatError, NotFound
+from imagechat.api.auth import client_address
+from imagechat.core import sharing, throttle, urls
+from imagechat.core.errors import ImagechatError, NotFound, RateLimited
 from imagechat.core.sharing import Shared, SharedImage
 
 SHARE_IMAGE_ROUTE = urls.SHARE_ROUTE + "/images/{image_id}/{variant}"
@@ -221,13 +222,30 @@ def _unavailable() -> Response:
                         status_code=503, headers={"Cache-Control": "no-store", "Retry-After": "30", **_COMMON})
 
 
+def _throttled(request: Request) -> Response | None:
+    """The 429 for a client address over SHARE_LIMIT_PER_ADDRESS; None to go on. Without Redis a public view
+    goes on (it reads nothing private and is cheap)."""
+    try:
+        throttle.check("share", address=client_address(request), username=None)
+    except RateLimited as exc:
+        return HTMLResponse(_document("Slow down · imagechat", "", "<main class=\"missing\"><h1>Too many requests"
+                                      f"</h1><p>{escape(exc.user_message)}</p></main>"), status_code=429,
+                            headers={"Cache-Control": "no-store", "Retry-After": str(exc.retry_after_s), **_COMMON})
+    except ImagechatError:
+        pass
+    return None
+
+
 # ---------------------------------------------------------------- routes
 
 
 def page(request: Request) -> Response:
     token = request.path_params["token"]
+    if (refused := _throttled(request)) is not None:
+        return refused
     try:
-        shared = sharing.resolve(token, count_view=request.method == "GET")
+        viewer = throttle.address_key(client_address(request) or "")
+        shared = sharing.resolve(token, count_view=request.method == "GET" and sharing.first_view(token, viewer))
     except NotFound:
         return _not_found()
     except ImagechatError:
@@ -249,6 +267,8 @@ def image(request: Request) -> Response:
     token, variant = request.path_params["token"], _VARIANTS.get(request.path_params["variant"])
     if variant is None:
         return _not_found()
+    if (refused := _throttled(request)) is not None:
+        return refused
     try:
         meta = sharing.shared_image(token, request.path_params["image_id"])
         etag = f'"{meta.sha256}-{variant}"'

@@ -8,10 +8,13 @@ are exact. Cards render the thumbnail only (WebP, lazy, async decoding) with its
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import reflex as rx
 
+from imagechat.core.gallery_view import GalleryCard, Segment
 from imagechat.state.detail import DetailState
-from imagechat.state.gallery import GalleryCard, GalleryState, Segment
+from imagechat.state.gallery import GalleryState
 
 
 class GalleryWindow(rx.Component):
@@ -23,9 +26,18 @@ class GalleryWindow(rx.Component):
     window_key: rx.Var[int]
     has_more: rx.Var[bool]
     has_previous: rx.Var[bool]
+    ready: rx.Var[bool]  # the state has its first page: until then the early cards (gallery_first.js) show
 
     on_near_end: rx.EventHandler[lambda key: [key]]
     on_near_start: rx.EventHandler[lambda key: [key]]
+
+
+def early_first_page_script() -> rx.Component:
+    """For the head of every page: on a full load of /gallery, fetch the first cards at once (gallery_first.js).
+
+    Inline, not a file: an external script in the head is fetched only after the build's modules, too late."""
+    code = (Path(__file__).with_name("gallery_first.js")).read_text(encoding="utf-8")
+    return rx.el.script(custom_attrs={"dangerouslySetInnerHTML": {"__html": code}})
 
 
 def _checked(card: GalleryCard):
@@ -86,7 +98,8 @@ def gallery_card(card: GalleryCard) -> rx.Component:
             on_click=GalleryState.toggle_favorite(card.id),
         ),
         rx.el.div(
-            rx.el.p(rx.foreach(card.segments, _segment), class_name="gallery-prompt", title=card.prompt),
+            rx.el.p(rx.cond(card.segments.length() > 0, rx.foreach(card.segments, _segment), card.prompt),
+                    class_name="gallery-prompt", title=card.prompt),
             rx.el.div(
                 rx.el.span(rx.cond(card.style != "", card.style + " · ", ""), card.meta, class_name="gallery-meta"),
                 _card_menu(card),
@@ -115,6 +128,7 @@ def gallery_grid() -> rx.Component:
             window_key=GalleryState.window_key,
             has_more=GalleryState.has_more,
             has_previous=GalleryState.before > 0,
+            ready=GalleryState.total >= 0,
             on_near_end=GalleryState.load_next,
             on_near_start=GalleryState.load_previous,
             id="gallery-window",

@@ -54,6 +54,13 @@ def header(menu: bool = True) -> rx.Component:
                         rx.menu.item("Gallery", on_click=rx.redirect("/gallery"), id="menu-gallery"),
                         rx.menu.item("History", on_click=rx.redirect("/history"), id="menu-history"),
                         rx.menu.item("Shared links", on_click=rx.redirect("/shares"), id="menu-shares"),
+                        rx.menu.item("Usage", on_click=rx.redirect("/usage"), id="menu-usage"),
+                        # Runs in the browser, on the click itself (browsers ask for permission only then).
+                        rx.menu.item(rx.icon("bell", size=14), "Notify me when images finish",
+                                     on_click=rx.call_script("window.__icAskNotify && window.__icAskNotify()"),
+                                     id="menu-notify"),
+                        rx.cond(SessionState.is_admin,
+                                rx.menu.item("Admin", on_click=rx.redirect("/admin"), id="menu-admin")),
                         rx.menu.separator(),
                         rx.menu.item("Log out", on_click=AuthState.log_out, id="log-out"),
                     ),

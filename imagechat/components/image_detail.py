@@ -28,16 +28,65 @@ def _overlay_button(icon: str, label, element_id: str, on_click=None, **props) -
                           **props)
 
 
+def _mask_editor() -> rx.Component:
+    """The large image with a canvas of its own size over it: assets/mask-editor.js paints on the canvas (pointer
+    events: mouse, pen and touch) and exports the painted area as the mask. The frame keeps the image's shape at
+    the largest size the stage allows (container units), so canvas pixels map onto image pixels."""
+    return rx.box(
+        rx.box(
+            rx.image(src=F.src, alt=F.prompt, draggable=False, class_name="mask-image", width="100%",
+                     height="100%", display="block", style={"user_select": "none", "pointer_events": "none"}),
+            # The canvas's own pixel size (attributes; width= as a prop would become CSS).
+            rx.el.canvas(id="mask-canvas", custom_attrs={"width": F.width, "height": F.height},
+                         class_name="mask-canvas",
+                         aria_label="Paint over the part of the image to change", role="img",
+                         style={"position": "absolute", "inset": "0", "width": "100%", "height": "100%",
+                                "opacity": "0.55", "touch_action": "none", "cursor": "crosshair"}),
+            rx.box(class_name="mask-cursor", aria_hidden="true",
+                   style={"position": "absolute", "left": "0", "top": "0", "border": "2px solid white",
+                          "box_shadow": "0 0 0 1px rgba(0,0,0,0.6)", "border_radius": "50%",
+                          "pointer_events": "none", "display": "none", "transform": "translate(-50%, -50%)"}),
+            class_name="mask-frame",
+            position="relative",
+            width=F.frame_width,
+            aspect_ratio=F.width.to_string() + " / " + F.height.to_string(),
+        ),
+        id="mask-editor",
+        class_name="mask-editor",
+        custom_attrs={"data-upload": F.mask_upload},
+        position="absolute",
+        inset="0",
+        display="flex",
+        align_items="center",
+        justify_content="center",
+        style={"container_type": "size"},
+    )
+
+
 def _stage() -> rx.Component:
     single = rx.image(src=F.src, alt=F.prompt, draggable=False, class_name="detail-image",
                       width="100%", height="100%", object_fit="contain", display="block")
     compare = compare_slider(DetailState.compare_a_src, DetailState.compare_b_src, DetailState.compare_a_label,
                              DetailState.compare_b_label, key=DetailState.compare_a + DetailState.compare_b)
     return rx.box(
-        rx.cond(DetailState.comparing, compare, single),
+        rx.cond(DetailState.masking, _mask_editor(), rx.cond(DetailState.comparing, compare, single)),
         # First of the controls: Radix focuses it when the view opens.
         rx.dialog.close(_overlay_button("x", "Close", "detail-close", position="absolute", right="10px",
                                         top="10px")),
+        rx.cond(~DetailState.masking, _browse_controls()),
+        id="detail-stage",
+        position="relative",
+        background="#0d0d12",
+        # On a phone the mask editor's stage is only as tall as the image needs, so its tools fit below.
+        height=rx.breakpoints(initial=rx.cond(DetailState.masking, F.phone_stage, "56dvh"), md="100%"),
+        min_height="0",
+        overflow="hidden",
+    )
+
+
+def _browse_controls() -> rx.Component:
+    """Previous / next and the compare toggle (hidden while a mask is being painted)."""
+    return rx.fragment(
         _overlay_button("chevron-left", "Previous image", "detail-prev", DetailState.prev,
                         disabled=~DetailState.has_prev, position="absolute", left="10px", top="50%",
                         transform="translateY(-50%)"),
@@ -52,12 +101,6 @@ def _stage() -> rx.Component:
                       variant="solid", color_scheme="gray", aria_pressed=DetailState.comparing,
                       position="absolute", left="10px", top="10px", min_height="44px", style=_ON_DARK),
         ),
-        id="detail-stage",
-        position="relative",
-        background="#0d0d12",
-        height=rx.breakpoints(initial="56dvh", md="100%"),
-        min_height="0",
-        overflow="hidden",
     )
 
 
@@ -131,6 +174,8 @@ def _actions() -> rx.Component:
         rx.button(rx.icon("shuffle", size=14), "Variations", size="2", variant="soft",
                   on_click=DetailState.variations, id="detail-variations"),
         _restyle_menu(),
+        rx.button(rx.icon("brush", size=14), "Edit with a mask", size="2", variant="soft",
+                  on_click=DetailState.start_mask, id="detail-mask"),
         download_menu(F.id, size="2"),
         rx.button(rx.icon("share-2", size=14), "Share", size="2", variant="soft",
                   on_click=ShareState.share_image(F.id), id="detail-share"),
@@ -203,14 +248,77 @@ def _lineage() -> rx.Component:
     )
 
 
+def _tool(icon: str, label: str, element_id: str, **props) -> rx.Component:
+    """A mask editor tool: a plain button assets/mask-editor.js handles in the browser (no round trip)."""
+    return rx.button(rx.icon(icon, size=16), label, id=element_id, type="button", size="2", min_height="44px",
+                     variant="soft", color_scheme="gray", width="100%", padding_x="6px",
+                     style={"&[aria-pressed='true']": {"background": "var(--violet-9)", "color": "white"}}, **props)
+
+
+def _mask_tools() -> rx.Component:
+    return rx.flex(
+        rx.flex(
+            rx.el.label("Brush size", html_for="mask-brush", style={"font_size": "var(--font-size-2)",
+                                                                    "white_space": "nowrap"}),
+            rx.el.input(id="mask-brush", type="range", min="1", max="30", default_value="8", step="1",
+                        aria_label="Brush size",
+                        style={"flex": "1", "min_width": "0", "height": "44px", "accent_color": "var(--accent-9)"}),
+            align="center", spacing="3", width="100%",
+        ),
+        # Undo and Clear are enabled by the script once there is something to undo (not a React prop, which
+        # a re-render would put back).
+        rx.grid(
+            _tool("paintbrush", "Paint", "mask-paint", aria_pressed="true"),
+            _tool("eraser", "Erase", "mask-erase", aria_pressed="false"),
+            _tool("undo-2", "Undo", "mask-undo"),
+            _tool("trash", "Clear", "mask-clear"),
+            columns="4", spacing="2", width="100%", class_name="mask-tools",
+        ),
+        rx.flex(
+            rx.el.label("What should change there?", html_for="mask-prompt",
+                        style={"font_size": "var(--font-size-2)", "font_weight": "500"}),
+            rx.input(id="mask-prompt", placeholder="add a boat here", max_length=1000, size="3",
+                     auto_complete="off", width="100%", height="46px"),  # the field inside: 44 px
+            direction="column", spacing="1", width="100%",
+        ),
+        rx.text(id="mask-status", role="status", aria_live="polite", size="2",
+                style={"color": "var(--gray-11)", "&[data-kind='error']": {"color": "var(--red-11)"},
+                       "&:empty": {"display": "none"}}),
+        rx.flex(
+            rx.button(rx.icon("wand-sparkles", size=16), "Apply", id="mask-apply", size="3", min_height="44px",
+                      on_click=rx.call_script("window.imagechatMask.apply()", callback=DetailState.apply_mask)),
+            rx.button("Cancel", id="mask-cancel", size="3", variant="soft", color_scheme="gray", min_height="44px",
+                      on_click=DetailState.cancel_mask),
+            spacing="2",
+        ),
+        direction="column",
+        spacing="3",
+        id="mask-tools",
+    )
+
+
 def _panel() -> rx.Component:
     return rx.box(
-        rx.dialog.title("Image details", size="4", margin_bottom="2px"),
-        rx.dialog.description(F.size + " \u00b7 " + F.created, size="1", color_scheme="gray", margin_bottom="12px"),
-        _actions(),
-        rx.separator(size="4", margin_y="16px"),
-        _facts(),
-        _lineage(),
+        rx.dialog.title(rx.cond(DetailState.masking, "Edit with a mask", "Image details"), size="4",
+                        margin_bottom="2px"),
+        rx.cond(
+            DetailState.masking,
+            rx.dialog.description("Paint over the part of the image to change, then say what should be there. "
+                                  "Only the painted area changes.", size="2", color_scheme="gray",
+                                  margin_bottom="12px"),
+            rx.dialog.description(F.size + " \u00b7 " + F.created, size="1", color_scheme="gray",
+                                  margin_bottom="12px"),
+        ),
+        rx.cond(
+            DetailState.masking,
+            _mask_tools(),
+            rx.fragment(
+                _actions(),
+                rx.separator(size="4", margin_y="16px"),
+                _facts(),
+                _lineage(),
+            ),
+        ),
         padding="20px",
         overflow_y=rx.breakpoints(initial="visible", md="auto"),
         min_height="0",
@@ -221,6 +329,7 @@ def _panel() -> rx.Component:
 def image_detail() -> rx.Component:
     return rx.fragment(
         rx.script(src="/detail-controls.js"),
+        rx.script(src="/mask-editor.js"),
         rx.dialog.root(
             rx.dialog.content(
                 rx.grid(

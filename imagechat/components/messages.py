@@ -69,9 +69,12 @@ def _album_menu(image: ChatImage) -> rx.Component:
     )
 
 
-def _image_actions(image: ChatImage, prompt) -> rx.Component:
+def _image_actions(image: ChatImage, prompt, batch) -> rx.Component:
     return rx.flex(
         _star(image),
+        rx.cond(batch, rx.button(rx.icon("corner-down-right", size=14), "Continue from this one", size="1",
+                                 variant="soft", on_click=ChatState.continue_from(image.id),
+                                 class_name="continue-from")),
         download_menu(image.id),
         _album_menu(image),
         rx.button(rx.icon("shuffle", size=14), "Variations", size="1", variant="soft",
@@ -97,10 +100,19 @@ def _picture(image: ChatImage, alt) -> rx.Component:
     )
 
 
-def _image(image: ChatImage, prompt) -> rx.Component:
+def _image_label(image: ChatImage) -> rx.Component:
+    """What made this image (style · size · quality · model), its seed and what it cost, under it."""
+    seed = rx.cond(image.seed != "", rx.el.span(" · seed " + image.seed, class_name="image-seed"))
+    cost = rx.cond(image.cost != "", rx.el.span(" · cost " + image.cost, class_name="image-cost"))
+    return rx.cond(image.label != "", rx.text(image.label, seed, cost, size="1", color_scheme="gray",
+                                              margin_top="4px", class_name="image-options",
+                                              overflow_wrap="anywhere"))
+
+
+def _image(image: ChatImage, prompt, batch=False) -> rx.Component:
     return rx.box(
         rx.cond(image.deleted, _deleted(image),
-                rx.fragment(_picture(image, prompt), _image_actions(image, prompt))),
+                rx.fragment(_picture(image, prompt), _image_label(image), _image_actions(image, prompt, batch))),
         width="100%",
         class_name="chat-image",
         data_image_id=image.id,
@@ -190,6 +202,26 @@ def _failed(msg: ShownMessage) -> rx.Component:
     )
 
 
+def _request_options(msg: ShownMessage) -> rx.Component:
+    """What the request asked for (the composer's options with what the words said): on the reply of each job."""
+    return rx.cond(msg.options != "", rx.flex(
+        rx.icon("sliders-horizontal", size=12, flex_shrink="0"),
+        rx.text(msg.options, size="1"),
+        spacing="1", align="center", margin_top="6px", color="var(--gray-11)", class_name="request-options",
+    ))
+
+
+def _from_library(msg: ShownMessage) -> rx.Component:
+    """An answer from the library (core/cache.py): free, and a way to pay for a new one after all."""
+    return rx.flex(
+        rx.badge(rx.icon("library", size=12), "From your library · $0.00", color_scheme="green", variant="soft",
+                 size="2", class_name="from-library"),
+        rx.button(rx.icon("sparkles", size=14), "Generate a new one anyway", size="1", variant="soft",
+                  on_click=ChatState.generate_anyway(msg.id), class_name="generate-anyway"),
+        spacing="2", align="center", wrap="wrap",
+    )
+
+
 def _job(msg: ShownMessage) -> rx.Component:
     return rx.match(
         msg.status,
@@ -197,9 +229,11 @@ def _job(msg: ShownMessage) -> rx.Component:
         ("running", job_progress(job_id=msg.job_id)),
         ("succeeded", rx.vstack(
             rx.cond((msg.before.length() > 0) & (msg.images.length() > 0), _before_after(msg),
-                    rx.grid(rx.foreach(msg.images, lambda i: _image(i, msg.prompt)),
-                            columns=rx.cond(msg.images.length() > 1, "2", "1"), spacing="3", width="100%")),
-            rx.text("Would you like any variations?", size="2", color_scheme="gray"),
+                    rx.grid(rx.foreach(msg.images, lambda i: _image(i, msg.prompt, msg.images.length() > 1)),
+                            columns=rx.cond(msg.images.length() > 1, rx.breakpoints(initial="1", sm="2"), "1"),
+                            spacing="3", width="100%", class_name="image-batch")),
+            rx.cond(msg.from_library, _from_library(msg),
+                    rx.text("Would you like any variations?", size="2", color_scheme="gray")),
             width="100%", spacing="2", margin_top="8px", class_name="job-done",
         )),
         ("failed", _failed(msg)),
@@ -208,15 +242,37 @@ def _job(msg: ShownMessage) -> rx.Component:
     )
 
 
+def _reply_text(text) -> rx.Component:
+    # use_raw=False: HTML in a reply is shown as text, never rendered (no rehype-raw).
+    return rx.box(rx.markdown(text, use_raw=False, component_map={"a": lambda text, **props: rx.link(
+        text, **props, is_external=True, rel="noopener noreferrer")}), class_name="assistant-text")
+
+
+def _examples(msg: ShownMessage) -> rx.Component:
+    """The prompts a reply offers (the help reply's examples): a list; a click puts one in the message box."""
+    return rx.el.ul(
+        rx.foreach(msg.examples, lambda example: rx.el.li(rx.button(
+            rx.icon("corner-down-left", size=14, flex_shrink="0"),
+            rx.text(example, text_align="left"),
+            on_click=ChatState.use_prompt(example),
+            variant="surface", color_scheme="gray", size="2", height="auto", min_height="44px", padding_y="6px",
+            white_space="normal", justify_content="flex-start", gap="8px", width="100%", class_name="reply-example",
+            title="Put this in the message box",
+        ))),
+        class_name="reply-examples",
+        style={"list_style": "none", "padding": "0", "margin": "8px 0", "display": "flex",
+               "flex_direction": "column", "gap": "6px"},
+    )
+
+
 def _bubble(msg: ShownMessage) -> rx.Component:
     is_user = msg.role == "user"
     return rx.flex(
         rx.box(
             rx.cond(is_user, rx.text(msg.text, size="3", white_space="pre-wrap"),
-                    # use_raw=False: HTML in a reply is shown as text, never rendered (no rehype-raw).
-                    rx.box(rx.markdown(msg.text, use_raw=False, component_map={"a": lambda text, **props: rx.link(
-                        text, **props, is_external=True, rel="noopener noreferrer")}), class_name="assistant-text")),
-            rx.cond(msg.job_id != "", _job(msg)),
+                    rx.cond(msg.examples.length() > 0, rx.fragment(
+                        _reply_text(msg.text), _examples(msg), _reply_text(msg.text_after)), _reply_text(msg.text))),
+            rx.cond(msg.job_id != "", rx.fragment(_request_options(msg), _job(msg))),
             rx.cond(msg.retryable & (msg.job_id == ""),
                     rx.button(rx.icon("rotate-ccw", size=14), "Retry", size="1", variant="soft", margin_top="6px",
                               on_click=ChatState.retry(msg.id), class_name="retry-button")),

@@ -18,6 +18,11 @@ def _row(conv: ConversationItem) -> rx.Component:
         rx.flex(
             rx.button(rx.text(conv.title, white_space="nowrap", overflow="hidden", text_overflow="ellipsis",
                               width="100%", text_align="left"),
+                      # A job of this conversation ended while another one was in view (state/session.py).
+                      rx.cond(ChatState.unread.contains(conv.id),
+                              rx.box(width="8px", height="8px", border_radius="50%", background="var(--accent-9)",
+                                     flex_shrink="0", class_name="unread-dot", role="img",
+                                     aria_label="New results")),
                       variant=rx.cond(active, "soft", "ghost"), color_scheme="gray",
                       on_click=ChatState.select_conversation(conv.id), flex="1", min_width="0", size="2",
                       overflow="hidden", justify="start", class_name="conversation", title=conv.title),

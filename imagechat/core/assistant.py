@@ -147,16 +147,19 @@ def _client(settings: Settings) -> openai.AsyncOpenAI:
 
 
 async def stream_answer(client: openai.AsyncOpenAI, model: str, messages: list[dict], on_delta: OnDelta,
-                        user: str | None = None) -> ModelAnswer:
-    """Stream one answer: content pieces go to `on_delta` in order; tool-call fragments are joined."""
+                        user: str | None = None, tools: list[dict] | None = IMAGE_TOOL_SCHEMA) -> ModelAnswer:
+    """Stream one answer: content pieces go to `on_delta` in order; tool-call fragments are joined.
+    `tools` None: a plain text answer (prompt enhancement)."""
     answer = ModelAnswer()
     calls: dict[int, _ToolCall] = {}
     extra = {"safety_identifier": user} if user else {}
+    if tools:
+        extra.update(tools=tools, parallel_tool_calls=False)
     received = False  # a stream cut after its first chunk was billed
     try:
         stream = await client.chat.completions.create(
-            model=model, messages=messages, tools=IMAGE_TOOL_SCHEMA, parallel_tool_calls=False, stream=True,
-            stream_options={"include_usage": True}, max_completion_tokens=MAX_OUTPUT_TOKENS, **extra)
+            model=model, messages=messages, stream=True, stream_options={"include_usage": True},
+            max_completion_tokens=MAX_OUTPUT_TOKENS, **extra)
         async for chunk in stream:
             received = True
             if chunk.usage is not None:
@@ -209,8 +212,35 @@ async def decide(owner_id: int, conversation_id: int, ctx: ChatContext, on_delta
     return TextReply(answer.text)
 
 
+ENHANCE_PROMPT = """\
+You improve prompts for an image generator. Rewrite the user's prompt so it paints a clearer picture: add \
+concrete composition, lighting, lens or camera, and style detail. Keep its subject and everything it asks \
+for; keep any words about style, shape, size, count or quality exactly as written (for example "in \
+watercolor", "wide", "3 of them", "high quality"); do not add another art style, other main subjects, people \
+or text. Answer with the rewritten prompt only, one line, at most 80 words."""
+
+
+async def rewrite_prompt(owner_id: int, text: str, *, settings: Settings | None = None,
+                         client: openai.AsyncOpenAI | None = None) -> str:
+    """The chat model's richer version of an image prompt (core/enhance.py checks it), metered and budgeted like
+    every chat-model call. Raises ChatModelFailed."""
+    settings = settings or get_settings()
+    messages = [{"role": "system", "content": ENHANCE_PROMPT}, {"role": "user", "content": text}]
+
+    async def ignore(_: str) -> None:
+        return None
+
+    answer = await _metered(owner_id, settings, messages, lambda: stream_answer(
+        client or _client(settings), settings.openai_chat_model, messages, ignore, user=_safety_id(owner_id),
+        tools=None), what="prompt enhancement")
+    out = answer.text.strip().strip("\"“”").strip()
+    if not out:
+        raise ChatModelFailed(f"empty answer (finish_reason={answer.finish_reason})")
+    return out
+
+
 async def _metered(owner_id: int, settings: Settings, messages: list[dict],
-                   call: Callable[[], Awaitable[ModelAnswer]]) -> ModelAnswer:
+                   call: Callable[[], Awaitable[ModelAnswer]], what: str = "answer") -> ModelAnswer:
     """Run one chat-model call inside the user's limits: its own rate limit, at most
     `chat_max_in_flight_per_user` at once, and a reservation on the same budgets as images, settled
     with the real token cost (the reservation itself when the cost cannot be known). Any refusal
@@ -219,7 +249,7 @@ async def _metered(owner_id: int, settings: Settings, messages: list[dict],
     estimate = pricing.chat_upper_bound(model, len(json.dumps(messages)), MAX_OUTPUT_TOKENS)
     try:
         await asyncio.to_thread(limits.check_rate_limit, owner_id, "chat")
-        entry = await asyncio.to_thread(_reserve, owner_id, model, estimate)
+        entry = await asyncio.to_thread(_reserve, owner_id, model, estimate, what)
     except ImagechatError as refused:
         raise ChatModelFailed(f"not allowed now: {refused.code}", billed=False) from None
     cost: float | None = None  # None: unknown, charge the reservation
@@ -241,10 +271,10 @@ async def _metered(owner_id: int, settings: Settings, messages: list[dict],
         await asyncio.to_thread(_settle, entry.id, cost if billed else 0.0, usage)
 
 
-def _reserve(owner_id: int, model: str, estimate: float) -> UsageEntry:
+def _reserve(owner_id: int, model: str, estimate: float, what: str = "answer") -> UsageEntry:
     with session_scope() as s:
         return limits.reserve(s, owner_id=owner_id, job_id=None, amount_usd=estimate, engine=CHAT_ENGINE,
-                              model=model, what="answer")
+                              model=model, what=what)
 
 
 def _settle(entry_id: int, cost: float | None, usage: dict) -> None:

@@ -382,6 +382,7 @@ class SessionInfo:
     user_id: int
     username: str
     expires_at: float  # epoch seconds
+    is_admin: bool = False  # for showing the Admin menu item; core.admin checks again on every action
 
 
 def session_for_hash(hashed: str) -> SessionInfo | None:
@@ -399,7 +400,7 @@ def session_for_hash(hashed: str) -> SessionInfo | None:
             return None
         if user.disabled_at is not None:
             return None
-        return SessionInfo(user.id, user.username, auth_session.expires_at.timestamp())
+        return SessionInfo(user.id, user.username, auth_session.expires_at.timestamp(), user.is_admin)
 
 
 def session_for_token(token: str | None) -> SessionInfo | None:

@@ -29,6 +29,9 @@ class ImageRef:
     parent_id: str | None
     favorite: bool = False
     deleted: bool = False  # soft-deleted (core.organise): the chat says so instead of showing a broken picture
+    engine: str = ""
+    model: str = ""
+    seed: int | None = None  # None where the engine takes none (OpenAI)
 
 
 @dataclass
@@ -44,8 +47,14 @@ class MessageView:
     job_error: str | None = None
     job_kind: str | None = None
     error_code: str | None = None  # the reply reports a refused request: the UI offers Retry
+    from_library: bool = False  # answered with the images of an identical earlier request, at no cost
     images: list[ImageRef] = field(default_factory=list)
     before: ImageRef | None = None  # the source image of a change, for before/after
+    # What the job was asked for (its params: style, width, height, n, quality, ...) and who makes it.
+    job_params: dict = field(default_factory=dict)
+    job_engine: str = ""
+    job_model: str = ""
+    job_cost_usd: float = 0.0  # what the job was charged (all its images together)
 
 
 def _owned(s: Session, owner_id: int, conversation_id: int) -> Conversation:
@@ -102,16 +111,36 @@ def add_message(owner_id: int, conversation_id: int, role: Role, content: str,
                 job_id: uuid.UUID | None = None, error_code: str | None = None) -> Message:
     """Append a message; the first user message names an untitled conversation."""
     with session_scope() as s:
-        conv = _owned(s, owner_id, conversation_id)
-        message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=clean_message(content),
-                          job_id=job_id, error_code=error_code)
-        s.add(message)
-        if role == Role.USER and conv.title == DEFAULT_TITLE and clean_text(content):
-            conv.title = _title(content)
-        conv.updated_at = utcnow()
-        s.add(conv)
-        s.flush()
-        return message
+        return add_message_in(s, owner_id, conversation_id, role, content, job_id=job_id, error_code=error_code)
+
+
+def add_message_in(s: Session, owner_id: int, conversation_id: int, role: Role, content: str, *,
+                   job_id: uuid.UUID | None = None, error_code: str | None = None,
+                   from_library: bool = False) -> Message:
+    """add_message inside the caller's transaction (with what must be written together with it)."""
+    conv = _owned(s, owner_id, conversation_id)
+    message = Message(conversation_id=conv.id, owner_id=owner_id, role=role, content=clean_message(content),
+                      job_id=job_id, error_code=error_code, from_library=from_library)
+    s.add(message)
+    if role == Role.USER and conv.title == DEFAULT_TITLE and clean_text(content):
+        conv.title = _title(content)
+    conv.updated_at = utcnow()
+    s.add(conv)
+    s.flush()
+    return message
+
+
+def user_message_before(owner_id: int, conversation_id: int, message_id: int) -> str | None:
+    """The words of the user's message just before this one (however long the conversation is), or None."""
+    with session_scope() as s:
+        anchor = s.exec(select(Message).where(Message.id == message_id, Message.owner_id == owner_id,
+                                              Message.conversation_id == conversation_id)).first()
+        if anchor is None:
+            return None
+        return s.exec(select(Message.content).where(
+            Message.conversation_id == conversation_id, Message.owner_id == owner_id, Message.role == Role.USER,
+            tuple_(Message.created_at, Message.id) < tuple_(anchor.created_at, anchor.id),
+        ).order_by(Message.created_at.desc(), Message.id.desc()).limit(1)).first()
 
 
 def attach_job(owner_id: int, message_id: int, job_id: uuid.UUID) -> None:
@@ -124,13 +153,14 @@ def attach_job(owner_id: int, message_id: int, job_id: uuid.UUID) -> None:
 
 
 _IMAGE_COLUMNS = (Image.id, Image.job_id, Image.width, Image.height, Image.prompt, Image.style,
-                  Image.parent_image_id, Image.favorite, Image.deleted_at)
+                  Image.parent_image_id, Image.favorite, Image.deleted_at, Image.engine, Image.model, Image.seed)
 
 
 def _ref(row) -> ImageRef:
     return ImageRef(id=str(row.id), width=row.width, height=row.height, prompt=row.prompt, style=row.style,
                     parent_id=str(row.parent_image_id) if row.parent_image_id else None,
-                    favorite=bool(row.favorite), deleted=row.deleted_at is not None)
+                    favorite=bool(row.favorite), deleted=row.deleted_at is not None, engine=row.engine,
+                    model=row.model or "", seed=row.seed)
 
 
 def _views(s: Session, owner_id: int, rows: list[Message]) -> list[MessageView]:
@@ -157,7 +187,10 @@ def _views(s: Session, owner_id: int, rows: list[Message]) -> list[MessageView]:
             id=m.id, role=m.role, content=m.content, created_at=m.created_at,
             job_id=str(job.id) if job else None, job_status=job.status if job else None,
             job_error=job.error if job else None, job_kind=job.kind if job else None, error_code=m.error_code,
-            images=by_job.get(job.id, []) if job else [], before=_ref(before) if before else None))
+            from_library=m.from_library,
+            images=by_job.get(job.id, []) if job else [], before=_ref(before) if before else None,
+            job_params=dict(job.params or {}) if job else {}, job_engine=job.engine if job else "",
+            job_model=job.model if job else "", job_cost_usd=float(job.cost_usd or 0.0) if job else 0.0))
     return views
 
 
@@ -249,8 +282,29 @@ def through(owner_id: int, conversation_id: int, message_id: int, *, context: in
 
 
 def last_image(owner_id: int, conversation_id: int) -> Image | None:
-    """The newest image made in this conversation: what "make it more ..." refers to."""
+    """What "make it more ..." refers to: the newest image made in this conversation, or the one of a batch
+    the user chose to continue from (set_focus) if no image was made since."""
     with session_scope() as s:
-        _owned(s, owner_id, conversation_id)
-        return s.exec(select(Image).where(Image.conversation_id == conversation_id, Image.owner_id == owner_id)
-                      .order_by(Image.created_at.desc(), Image.index_in_job).limit(1)).first()
+        conv = _owned(s, owner_id, conversation_id)
+        newest = s.exec(select(Image).where(Image.conversation_id == conversation_id, Image.owner_id == owner_id,
+                                            Image.deleted_at.is_(None))
+                        .order_by(Image.created_at.desc(), Image.index_in_job).limit(1)).first()
+        if conv.focus_image_id and conv.focus_set_at and (newest is None or conv.focus_set_at >= newest.created_at):
+            focus = s.exec(select(Image).where(Image.id == conv.focus_image_id, Image.owner_id == owner_id,
+                                               Image.deleted_at.is_(None))).first()
+            if focus is not None:
+                return focus
+        return newest
+
+
+def set_focus(owner_id: int, conversation_id: int, image_id: uuid.UUID) -> Image:
+    """"Continue from this one": the next change in this conversation works on this image (one of its own)."""
+    with session_scope() as s:
+        conv = _owned(s, owner_id, conversation_id)
+        image = s.exec(select(Image).where(Image.id == image_id, Image.owner_id == owner_id,
+                                           Image.conversation_id == conv.id, Image.deleted_at.is_(None))).first()
+        if image is None:
+            raise NotFound("That image isn't in this conversation any more.")
+        conv.focus_image_id, conv.focus_set_at = image.id, utcnow()
+        s.add(conv)
+        return image

@@ -53,6 +53,13 @@ class ServiceUnavailable(ImagechatError):
     retryable = True
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The object store holding image bytes (IMAGE_STORE=s3) cannot be reached or refuses us right now.
+    Reads answer 503; a job's store step is retried like a busy engine (core.runner). Safe to try again."""
+
+    code = "storage_unavailable"
+
+
 class TransientEngineError(ImagechatError):
     """Timeouts, 5xx, 429 from the engine: retried with backoff."""
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 from sqlmodel import select
 
-from imagechat.core import codec, redis_client
+from imagechat.core import codec, redis_client, storage
 from imagechat.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from imagechat.db import session_scope
 from imagechat.models import Album, AlbumImage, Image, ImageData
@@ -202,11 +202,11 @@ def _csv_cell(value: object) -> object:
     return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
-def _batch(owner_id: int, ids: list[uuid.UUID]) -> tuple[list[tuple[Image, str]], dict[uuid.UUID, list[str]]]:
-    """The batch's images with their payloads (in the ticket's order; deleted ones left out) and the
-    names of the albums each is in."""
+def _batch(owner_id: int, ids: list[uuid.UUID]) -> tuple[list[tuple[Image, bytes]], dict[uuid.UUID, list[str]]]:
+    """The batch's images with their bytes (in the ticket's order; deleted ones left out) and the names of
+    the albums each is in. Bytes come from each image's store (core.storage; object-store reads overlap)."""
     with session_scope() as s:
-        rows = s.exec(select(Image, ImageData.data_b64).join(ImageData, ImageData.image_id == Image.id)
+        rows = s.exec(select(Image, ImageData.data_b64).outerjoin(ImageData, ImageData.image_id == Image.id)
                       .where(Image.id.in_(ids), Image.owner_id == owner_id, Image.deleted_at.is_(None))).all()
         albums: dict[uuid.UUID, list[str]] = {}
         for image_id, album in s.exec(select(AlbumImage.image_id, Album.name)
@@ -215,7 +215,9 @@ def _batch(owner_id: int, ids: list[uuid.UUID]) -> tuple[list[tuple[Image, str]]
                                       .order_by(Album.name)).all():
             albums.setdefault(image_id, []).append(album)
     order = {image_id: n for n, image_id in enumerate(ids)}
-    return sorted(((r[0], r[1]) for r in rows), key=lambda r: order[r[0].id]), albums
+    rows = sorted(rows, key=lambda r: order[r[0].id])
+    datas = storage.read_many([(image.id, image.storage, inline) for image, inline in rows])
+    return [(image, data) for (image, _), data in zip(rows, datas, strict=True)], albums
 
 
 def stream_zip(ticket: Ticket, *, batch: int = BATCH) -> Iterator[bytes]:
@@ -234,9 +236,9 @@ def stream_zip(ticket: Ticket, *, batch: int = BATCH) -> Iterator[bytes]:
         writer = csv.writer(line)
         for start in range(0, len(ticket.image_ids), batch):
             rows, albums = _batch(ticket.owner_id, ticket.image_ids[start:start + batch])
-            for image, data_b64 in rows:
+            for image, stored in rows:
                 fmt = codec.normalize_format(image.mime.rsplit("/", 1)[-1])
-                data = codec.embed_metadata(codec.from_b64(data_b64), embedded(image))
+                data = codec.embed_metadata(stored, embedded(image))
                 name = file_name(image, fmt)
                 if name in names:  # two ids sharing their first 8 characters
                     name = file_name(image, fmt, full_id=True)

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
-from imagechat.core import admission, library, limits, previews, progress, queue, redis_client
+from imagechat.core import admission, cache, codec, library, limits, masks, previews, progress, queue, redis_client
 from imagechat.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
@@ -26,12 +26,12 @@ from imagechat.core.request import QUALITIES, ImageRequest
 from imagechat.core.styles import check_style
 from imagechat.core.text import clean_text
 from imagechat.db import session_scope
-from imagechat.models import TERMINAL, GenerationJob, JobKind, JobStatus, UsageEntry, utcnow
+from imagechat.models import TERMINAL, GenerationJob, JobKind, JobMask, JobStatus, UsageEntry, utcnow
 from imagechat.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-NOTHING_QUEUED_DB = "The database is unavailable right now; nothing was queued. Try again in a minute."
+NOTHING_QUEUED_DB = limits.NOTHING_QUEUED_DB
 NOTHING_QUEUED_QUEUE = "The image queue is unreachable right now; nothing was queued. Try again in a minute."
 
 
@@ -67,19 +67,27 @@ def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
         raise InvalidRequest(f"Quality must be one of: {', '.join(QUALITIES)}.")
     if request.seed is not None and not (_whole(request.seed) and 0 <= request.seed < 2**63):
         raise InvalidRequest("The seed must be a whole number between 0 and 2^63-1.")
-    return replace(request, prompt=prompt, style=style, source_image=None, user=None)
+    return replace(request, prompt=prompt, style=style, source_image=None, user=None, mask=None, source_prompt=None,
+                   source_seed=None)
 
 
 def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None = None,
-           source_image_id: uuid.UUID | None = None, engine: str | None = None) -> uuid.UUID:
+           source_image_id: uuid.UUID | None = None, engine: str | None = None,
+           mask: bytes | None = None) -> uuid.UUID:
     """Accept a request and queue it. Raises an ImagechatError with a user message; a refused request
     leaves no row behind.
 
     `source_image_id` names the "before" image of a change ("make it watercolor"): engines that can
     edit get its bytes; for the others its seed is reused, so the new picture keeps its composition.
-    `engine` None means the configured engine."""
-    provider = get_provider(engine)
+    `engine` None means the request's engine, else the configured one; the request's model picks among the
+    models the server offers (providers.get_provider). `mask` (a checked PNG from core.masks) limits the change
+    to the area painted on the source image; it is stored with the job (job_masks) in the same transaction."""
+    provider = get_provider(engine or request.engine, model=request.model)
     request = validate(request, provider)
+    if mask is not None and (source_image_id is None or not provider.capabilities.edits):
+        raise InvalidRequest("Painting an area to change needs an image to change and an engine that edits "
+                             f"images; the {provider.name} engine here doesn't. Describe the change in the chat "
+                             "instead.")
     limits.check_rate_limit(owner_id)  # Redis first: when it is down nothing is written
     try:
         edit = False
@@ -93,10 +101,13 @@ def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None 
             owner_id=owner_id, conversation_id=conversation_id, kind=JobKind.EDIT if edit else JobKind.GENERATE,
             engine=provider.name, model=provider.model, prompt=request.prompt, source_image_id=source_image_id,
             reserved_usd=estimate, stage=admission.HELD, params=request.params(),
+            request_key=None if source_image_id else cache.request_key(request, provider.name, provider.model),
         )
         with session_scope() as s:  # one transaction: the row, its reservation and its place in line
             s.add(job)
             s.flush()
+            if mask is not None:
+                s.add(JobMask(job_id=job.id, mask_b64=codec.to_b64(mask)))
             limits.reserve(s, owner_id=owner_id, job_id=job.id, amount_usd=estimate,
                            engine=provider.name, model=provider.model)
             admitted = admission.mark_admitted(s, owner_id)  # marks `job` itself when the owner has a free slot
@@ -235,5 +246,6 @@ def preview_bytes(owner_id: int, job_id: uuid.UUID) -> bytes:
 def resubmit(owner_id: int, job_id: uuid.UUID) -> uuid.UUID:
     """A new job with the same request as one of the owner's earlier jobs (the chat's retry button)."""
     old = get_job(owner_id, job_id)
-    return submit(owner_id, ImageRequest.from_params(old.prompt, old.params), conversation_id=old.conversation_id,
-                  source_image_id=old.source_image_id, engine=old.engine)
+    request = replace(ImageRequest.from_params(old.prompt, old.params), model=old.model or None)
+    return submit(owner_id, request, conversation_id=old.conversation_id, source_image_id=old.source_image_id,
+                  engine=old.engine, mask=masks.job_mask(old.id))

@@ -1,18 +1,23 @@
-"""Stored images: write once per job, read back scoped to the owner."""
+"""Stored images: write once per job, read back scoped to the owner. Metadata rows are here; the bytes go
+through core.storage (PostgreSQL's image_data or an S3-compatible bucket, per image)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from imagechat.core import codec
-from imagechat.core.errors import NotFound
+from imagechat.core import codec, storage
+from imagechat.core.errors import ImagechatError, NotFound
 from imagechat.core.export import download
 from imagechat.db import session_scope
 from imagechat.models import Image, ImageData
 from imagechat.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,6 +27,8 @@ class NewImage:
     stored: codec.StoredImage
     seed: int | None
     revised_prompt: str | None
+    image_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    store: str | None = None  # the store already holding its bytes (upload() put them there)
 
 
 def prepare(data: bytes) -> codec.StoredImage:
@@ -30,23 +37,56 @@ def prepare(data: bytes) -> codec.StoredImage:
                                      thumb_px=s.thumbnail_px, max_pixels=s.max_image_pixels)
 
 
+def upload(new_images: Sequence[NewImage]) -> None:
+    """Put the bytes in an object store (IMAGE_STORE=s3) before the transaction that records the images, so no
+    image row ever exists without its bytes and no row lock waits on the network. Nothing to do for PostgreSQL:
+    add_images writes the bytes in that transaction. StorageUnavailable when the store cannot take them."""
+    target = storage.configured()
+    if target.name == storage.POSTGRES:
+        return
+    for item in new_images:
+        if item.store is None:
+            target.put(item.image_id, item.stored.data, item.stored.thumb, mime=item.stored.mime)
+            item.store = target.name
+
+
+def discard(new_images: Sequence[NewImage]) -> None:
+    """Remove uploaded bytes that no image row refers to (a result thrown away, a transaction that failed).
+    Best effort: what cannot be checked or removed now stays, unreferenced and harmless."""
+    uploaded = [item for item in new_images if item.store not in (None, storage.POSTGRES)]
+    if not uploaded:
+        return
+    try:
+        with session_scope() as s:
+            recorded = set(s.exec(select(Image.id).where(Image.id.in_([i.image_id for i in uploaded]))).all())
+        for item in uploaded:
+            if item.image_id not in recorded:
+                storage.get_store(item.store).delete([item.image_id])
+    except ImagechatError:
+        log.warning("could not remove %d unreferenced upload(s); they stay in the object store", len(uploaded))
+
+
 def add_images(session: Session, *, owner_id: int, job_id: uuid.UUID, prompt: str, style: str | None,
                engine: str, model: str, conversation_id: int | None, parent_image_id: uuid.UUID | None,
                new_images: list[NewImage]) -> list[uuid.UUID]:
-    """Insert metadata + Base64 payload rows in the caller's transaction.
+    """Insert the metadata rows, and with PostgreSQL storage the Base64 payload rows, in the caller's transaction.
+    Bytes not yet uploaded (see upload()) to an object store are uploaded here first.
 
     (job_id, index_in_job) is unique, so a redelivered job can never store a second copy.
     """
+    upload(new_images)
     ids = []
     for index, item in enumerate(new_images):
         st = item.stored
-        image = Image(owner_id=owner_id, job_id=job_id, index_in_job=index, conversation_id=conversation_id,
-                      parent_image_id=parent_image_id, prompt=prompt, revised_prompt=item.revised_prompt,
-                      style=style, engine=engine, model=model, seed=item.seed, width=st.width, height=st.height,
-                      mime=st.mime, byte_size=st.byte_size, sha256=st.sha256)
+        image = Image(id=item.image_id, owner_id=owner_id, job_id=job_id, index_in_job=index,
+                      conversation_id=conversation_id, parent_image_id=parent_image_id, prompt=prompt,
+                      revised_prompt=item.revised_prompt, style=style, engine=engine, model=model, seed=item.seed,
+                      width=st.width, height=st.height, mime=st.mime, byte_size=st.byte_size, sha256=st.sha256,
+                      storage=item.store or storage.POSTGRES)
         session.add(image)
         session.flush()
-        session.add(ImageData(image_id=image.id, data_b64=st.data_b64, thumb_b64=st.thumb_b64))
+        if item.store is None:
+            storage.get_store(storage.POSTGRES).put(image.id, st.data, st.thumb, mime=st.mime, session=session)
         ids.append(image.id)
     return ids
 
@@ -67,14 +107,22 @@ def get_image(owner_id: int, image_id: uuid.UUID) -> Image:
 def image_bytes(owner_id: int, image_id: uuid.UUID, *, thumb: bool = False) -> tuple[Image, bytes]:
     """The stored bytes (or the WebP thumbnail) of one of the owner's images."""
     column = ImageData.thumb_b64 if thumb else ImageData.data_b64
-    with session_scope() as s:
+    with session_scope() as s:  # one query for an image kept in PostgreSQL (image_data holds nothing for others)
         row = s.exec(
-            select(Image, column).join(ImageData, ImageData.image_id == Image.id)
+            select(Image, column).outerjoin(ImageData, ImageData.image_id == Image.id)
             .where(*_visible(owner_id, image_id))
         ).first()
     if row is None:
         raise NotFound("That image doesn't exist, or it isn't yours.")
-    return row[0], codec.from_b64(row[1])
+    image, inline = row
+    return image, storage.read(image.id, image.storage, thumb=thumb, inline_b64=inline)
+
+
+def presigned_url(owner_id: int, image_id: uuid.UUID, *, thumb: bool = False) -> tuple[Image, tuple[str, int] | None]:
+    """The owner's image and, when S3_PRESIGN is on and its bytes are in an object store, a short-lived URL to
+    them with the seconds it stays valid (else None: serve the bytes). Same checks as image_bytes."""
+    image = get_image(owner_id, image_id)
+    return image, storage.presigned(image, thumb=thumb)
 
 
 def export(owner_id: int, image_id: uuid.UUID, fmt: str, size: int | None = None) -> tuple[Image, bytes]:

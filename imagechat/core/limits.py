@@ -2,6 +2,9 @@
 
 Budget reservations are serialised by a transaction-scoped advisory lock, so concurrent submits can
 never together exceed a daily, monthly or global cap: each one sees the others' reservations.
+
+A user's own daily and monthly budget and image rate limit, set by an administrator (core.admin), replace the
+server-wide settings for that user (`user_caps`); None in the user's row means the setting applies.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -22,11 +26,13 @@ from sqlmodel import Session, select
 
 from imagechat.core import redis_client
 from imagechat.core.errors import BudgetExceeded, RateLimited, ServiceUnavailable
-from imagechat.models import LedgerStatus, UsageEntry, utcnow
+from imagechat.db import session_scope
+from imagechat.models import LedgerStatus, UsageEntry, User, utcnow
 from imagechat.settings import get_settings
 
+NOTHING_QUEUED_DB = "The database is unavailable right now; nothing was queued. Try again in a minute."
 _BUDGET_LOCK_KEY = 0x1A9EC4A7  # any constant shared by every process
-_COUNTED = (LedgerStatus.RESERVED, LedgerStatus.CHARGED)
+COUNTED = (LedgerStatus.RESERVED, LedgerStatus.CHARGED)  # what counts against a budget
 
 
 @lru_cache
@@ -40,11 +46,55 @@ _BUCKETS = {  # what is limited -> (the setting holding its rate, how the messag
 }
 
 
-def check_rate_limit(owner_id: int, bucket: str = "images") -> None:
-    """Count one request of this kind for this user, or raise RateLimited saying when to try again."""
+@dataclass(frozen=True)
+class UserCaps:
+    """What applies to one user: their own values where an administrator set them, else the settings."""
+
+    daily_usd: float
+    monthly_usd: float
+    rate_limit: str  # limits syntax
+    own_daily: bool = False
+    own_monthly: bool = False
+    own_rate: bool = False
+
+
+def caps_for(daily_usd: float | None, monthly_usd: float | None, rate_limit: str | None) -> UserCaps:
+    """The caps of a user whose row holds these overrides (None: the setting)."""
     settings = get_settings()
-    setting, noun = _BUCKETS[bucket]
-    item = limits.parse(getattr(settings, setting))
+    return UserCaps(
+        daily_usd=settings.user_daily_budget_usd if daily_usd is None else daily_usd,
+        monthly_usd=settings.user_monthly_budget_usd if monthly_usd is None else monthly_usd,
+        rate_limit=settings.rate_limit if rate_limit is None else rate_limit,
+        own_daily=daily_usd is not None, own_monthly=monthly_usd is not None, own_rate=rate_limit is not None)
+
+
+def user_caps(session: Session, owner_id: int) -> UserCaps:
+    row = session.exec(select(User.daily_budget_usd, User.monthly_budget_usd, User.rate_limit)
+                       .where(User.id == owner_id)).first()
+    return caps_for(*row) if row is not None else caps_for(None, None, None)
+
+
+def _rate_item(owner_id: int, bucket: str) -> limits.RateLimitItem:
+    settings = get_settings()
+    if bucket == "images":
+        try:
+            with session_scope() as session:
+                rate = user_caps(session, owner_id).rate_limit
+        except ServiceUnavailable:
+            raise ServiceUnavailable(NOTHING_QUEUED_DB) from None
+        try:
+            return limits.parse(rate)
+        except ValueError:  # admin.set_limits validates; a hand-edited row falls back to the setting
+            return limits.parse(settings.rate_limit)
+    return limits.parse(getattr(settings, _BUCKETS[bucket][0]))
+
+
+def check_rate_limit(owner_id: int, bucket: str = "images") -> None:
+    """Count one request of this kind for this user, or raise RateLimited saying when to try again.
+    Image requests follow the user's own rate limit when an administrator set one."""
+    settings = get_settings()
+    _setting, noun = _BUCKETS[bucket]
+    item = _rate_item(owner_id, bucket)
     limiter = _limiter(settings.redis_url, settings.redis_namespace)
     try:
         if limiter.hit(item, bucket, str(owner_id)):
@@ -80,14 +130,16 @@ def in_flight_slot(owner_id: int, kind: str, cap: int, ttl_s: int = 600) -> Iter
             client.decr(counter)
 
 
-def _period_starts(now: datetime) -> tuple[datetime, datetime]:
+def period_starts(now: datetime) -> tuple[datetime, datetime]:
+    """The start of `now`'s day and month (UTC): when the daily and monthly budgets reset."""
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return day, day.replace(day=1)
 
 
-def _spent(session: Session, since: datetime, owner_id: int | None) -> float:
+def spent_since(session: Session, since: datetime, owner_id: int | None) -> float:
+    """What counts against the budgets since then: one user's, or everyone's (owner_id None)."""
     query = select(func.coalesce(func.sum(UsageEntry.amount_usd), 0.0)).where(
-        UsageEntry.created_at >= since, UsageEntry.status.in_(_COUNTED)
+        UsageEntry.created_at >= since, UsageEntry.status.in_(COUNTED)
     )
     if owner_id is not None:
         query = query.where(UsageEntry.owner_id == owner_id)
@@ -101,13 +153,14 @@ def reserve(session: Session, *, owner_id: int, job_id: uuid.UUID | None, amount
     if amount_usd > 0:
         settings = get_settings()
         session.execute(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_BUDGET_LOCK_KEY))
-        day, month = _period_starts(utcnow())
+        day, month = period_starts(utcnow())
+        own = user_caps(session, owner_id)
         caps = (
-            (_spent(session, day, owner_id), settings.user_daily_budget_usd,
+            (spent_since(session, day, owner_id), own.daily_usd,
              "your daily image budget (${cap:.2f}) is used up; it resets at midnight UTC."),
-            (_spent(session, month, owner_id), settings.user_monthly_budget_usd,
+            (spent_since(session, month, owner_id), own.monthly_usd,
              "your monthly image budget (${cap:.2f}) is used up; it resets on the 1st (UTC)."),
-            (_spent(session, month, None), settings.global_monthly_budget_usd,
+            (spent_since(session, month, None), settings.global_monthly_budget_usd,
              "this server's monthly image budget is used up; ask the administrator to raise it."),
         )
         for spent, cap, why in caps:

@@ -19,7 +19,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from imagechat.core.errors import InvalidRequest, NotFound
+from imagechat.core import storage
+from imagechat.core.errors import InvalidRequest, NotFound, StorageUnavailable
 from imagechat.core.text import clean_text
 from imagechat.db import session_scope
 from imagechat.models import MAX_ALBUM_NAME_CHARS, MAX_TAG_CHARS, Album, AlbumImage, Image, utcnow
@@ -402,18 +403,35 @@ def restore_images(owner_id: int, image_ids: Sequence[uuid.UUID]) -> int:
 
 
 def purge_deleted(older_than_s: float) -> int:
-    """Remove for good the images deleted more than `older_than_s` ago (payload, album places and share
-    links cascade; their edits keep existing without a parent). Batches, so no transaction grows large."""
+    """Remove for good the images deleted more than `older_than_s` ago: bytes kept in an object store first
+    (core.storage), then the rows (PostgreSQL payload, album places and share links cascade; their edits keep
+    existing without a parent). Batches, so no transaction grows large. While an object store is away, its
+    images wait (hidden all the same) for a later purge; the others go now."""
     cutoff = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, float(max(0.0, older_than_s)))
     total = 0
     while True:
-        batch = (sa.select(Image.id).where(Image.deleted_at < cutoff).limit(PURGE_BATCH)
-                 .with_for_update(skip_locked=True).scalar_subquery())
         with session_scope() as s:
-            removed = s.execute(sa.delete(Image).where(Image.id.in_(batch))
-                                .execution_options(synchronize_session=False)).rowcount or 0
+            rows = s.execute(sa.select(Image.id, Image.storage).where(Image.deleted_at < cutoff).limit(PURGE_BATCH)
+                             .with_for_update(skip_locked=True)).all()
+            elsewhere: dict[str, list[uuid.UUID]] = {}
+            for image_id, store_name in rows:
+                if store_name != storage.POSTGRES:
+                    elsewhere.setdefault(store_name, []).append(image_id)
+            kept: set[uuid.UUID] = set()
+            for store_name, ids in elsewhere.items():
+                try:
+                    storage.get_store(store_name).delete(ids)
+                except StorageUnavailable:
+                    log.warning("purge: the %s store is unreachable; %d deleted image(s) wait for the next purge",
+                                store_name, len(ids))
+                    kept.update(ids)
+            gone = [image_id for image_id, _ in rows if image_id not in kept]
+            removed = 0
+            if gone:
+                removed = s.execute(sa.delete(Image).where(Image.id.in_(gone))
+                                    .execution_options(synchronize_session=False)).rowcount or 0
         total += removed
-        if removed < PURGE_BATCH:
+        if len(rows) < PURGE_BATCH or kept:
             return total
 
 

@@ -22,7 +22,17 @@ class ImageRequest:
     output_format: str = "png"
     # Filled in by the job runner for an edit: the previous image's bytes (any Pillow-readable format).
     source_image: bytes | None = None
+    # Also filled in by the runner for an edit: the painted mask (a PNG of the source's size whose fully
+    # transparent pixels mark the area to change, OpenAI's convention), when the user painted one (job_masks),
+    # and the previous image's own prompt and seed (the offline painter keeps its composition with them).
+    mask: bytes | None = None
+    source_prompt: str | None = None
+    source_seed: int | None = None
     user: str | None = None  # opaque end-user id passed to the API for abuse tracking
+    # Which engine and model make it (the composer's choice); None: the configured ones. jobs.submit checks the
+    # choice and stores what it resolved to in the job's own engine and model columns, not in params().
+    engine: str | None = None
+    model: str | None = None
 
     def params(self) -> dict:
         """The JSON stored on the job row (everything but the source image bytes and the user id)."""

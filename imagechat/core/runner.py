@@ -15,8 +15,8 @@ from datetime import timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from imagechat.core import admission, library, limits, previews, progress, redis_client
-from imagechat.core.errors import ImagechatError, NotFound, ServiceUnavailable, TransientEngineError
+from imagechat.core import admission, library, limits, masks, previews, progress, redis_client
+from imagechat.core.errors import ImagechatError, NotFound, ServiceUnavailable, StorageUnavailable, TransientEngineError
 from imagechat.core.jobs import cancel_key, fail, locked, requeue
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
@@ -66,15 +66,21 @@ def _claim(job_id: uuid.UUID) -> _Claim | None:
     if attempt_over:
         fail(job_id, "This image failed too many times. Try again later.", "too_many_attempts")
         return None
-    source = None
+    source = source_row = mask = None
     if snapshot.kind == JobKind.EDIT and snapshot.source_image_id is not None:
         try:
-            source = library.image_bytes(snapshot.owner_id, snapshot.source_image_id)[1]
+            source_row, source = library.image_bytes(snapshot.owner_id, snapshot.source_image_id)
         except NotFound:
             fail(job_id, "The image to change was deleted. Pick another image.", "source_missing")
             return None
-    request = replace(ImageRequest.from_params(snapshot.prompt, snapshot.params), source_image=source,
-                      user=f"u{snapshot.owner_id}")
+        except StorageUnavailable as exc:  # the source's bytes are in an object store that is away: try later
+            _retry_later(job_id, snapshot.attempts, snapshot.owner_id, exc)
+            return None
+        mask = masks.job_mask(job_id)  # the area the user painted, if any
+    request = replace(ImageRequest.from_params(snapshot.prompt, snapshot.params), source_image=source, mask=mask,
+                      source_prompt=source_row.prompt if source_row else None,
+                      source_seed=source_row.seed if source_row else None,
+                      user=f"u{snapshot.owner_id}", engine=snapshot.engine, model=snapshot.model or None)
     return _Claim(job_id=job_id, attempt=snapshot.attempts, engine=snapshot.engine, request=request,
                   owner_id=snapshot.owner_id, conversation_id=snapshot.conversation_id,
                   source_image_id=snapshot.source_image_id)
@@ -171,7 +177,7 @@ async def run_job(job_id: str) -> None:
     reporter = _Reporter(job_uuid)
     progress.publish(ProgressEvent(job_id=job_id, status=JobStatus.RUNNING, percent=0, stage="Starting"))
     try:
-        provider = get_provider(claim.engine)
+        provider = get_provider(claim.engine, model=claim.request.model)  # the model chosen in the composer
         task = asyncio.ensure_future(provider.generate(claim.request, reporter))
         watchdog = asyncio.ensure_future(_watchdog(claim, task, reporter))
         try:
@@ -192,7 +198,7 @@ async def run_job(job_id: str) -> None:
             await asyncio.to_thread(_settle_cancelled, claim)
             return
         raise
-    except TransientEngineError as exc:
+    except (TransientEngineError, StorageUnavailable) as exc:  # a busy engine, or the image store away
         reporter.close()
         await asyncio.to_thread(_retry_or_fail, claim, exc)
     except INFRA_ERRORS:  # before ImagechatError: ServiceUnavailable is one, and an outage must not fail the job
@@ -210,20 +216,28 @@ async def run_job(job_id: str) -> None:
                                 "internal_error", attempt=claim.attempt)
 
 
-def _retry_or_fail(claim: _Claim, exc: TransientEngineError) -> None:
+def _retry_or_fail(claim: _Claim, exc: TransientEngineError | StorageUnavailable) -> None:
+    _retry_later(claim.job_id, claim.attempt, claim.owner_id, exc)
+
+
+def _retry_later(job_id: uuid.UUID, attempt: int, owner_id: int, exc: TransientEngineError | StorageUnavailable,
+                 ) -> None:
+    """Back on the queue with backoff while attempts remain (the reservation stays), else failed with the reason
+    (which releases it)."""
     settings = get_settings()
-    if claim.attempt >= settings.job_max_attempts:
-        log.info("job %s failed after %s attempts: %s", claim.job_id, claim.attempt, exc.code,
-                 extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
-        fail(claim.job_id, f"{exc.user_message} Gave up after {claim.attempt} attempts; try again later.",
-              exc.code, attempt=claim.attempt)
+    if attempt >= settings.job_max_attempts:
+        log.info("job %s failed after %s attempts: %s", job_id, attempt, exc.code,
+                 extra={"job_id": str(job_id), "user_id": owner_id})
+        fail(job_id, f"{exc.user_message} Gave up after {attempt} attempts; try again later.",
+              exc.code, attempt=attempt)
         return
-    delay = exc.retry_after_s if exc.retry_after_s is not None else min(60.0, 2.0 ** claim.attempt)
+    delay = exc.retry_after_s if exc.retry_after_s is not None else min(60.0, 2.0 ** attempt)
     delay += random.uniform(0, 0.25 * delay)
-    log.info("job %s attempt %s failed (%s); retrying in %.1f s", claim.job_id, claim.attempt, exc.code, delay,
-             extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
-    requeue(claim.job_id, stage=f"Engine busy; retrying in {delay:.0f} s "
-             f"(attempt {claim.attempt + 1} of {settings.job_max_attempts})", delay_s=delay, attempt=claim.attempt)
+    log.info("job %s attempt %s failed (%s); retrying in %.1f s", job_id, attempt, exc.code, delay,
+             extra={"job_id": str(job_id), "user_id": owner_id})
+    why = "Image storage unreachable" if isinstance(exc, StorageUnavailable) else "Engine busy"
+    requeue(job_id, stage=f"{why}; retrying in {delay:.0f} s "
+             f"(attempt {attempt + 1} of {settings.job_max_attempts})", delay_s=delay, attempt=attempt)
 
 
 def _store(claim: _Claim, result: GenerationResult) -> None:
@@ -231,15 +245,36 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
                                    revised_prompt=img.revised_prompt) for img in result.images]
     if not new_images:
         raise TransientEngineError("The engine returned no image.", code="empty_result")
+    # Object storage: the bytes go up before the transaction (no row without its bytes, no lock held on the
+    # network); StorageUnavailable here retries the job. Uploads that end up unrecorded are removed.
+    library.upload(new_images)
+    try:
+        ids = _record(claim, result, new_images)
+    except BaseException:
+        library.discard(new_images)
+        raise
+    if ids is None:
+        library.discard(new_images)
+        return
+    progress.publish(ProgressEvent(job_id=str(claim.job_id), status=JobStatus.SUCCEEDED, percent=100, stage="Done",
+                                   image_ids=[str(i) for i in ids]))
+    log.info("job succeeded: %d image(s), $%.4f", len(ids), result.cost_usd,
+             extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
+    previews.forget(str(claim.job_id))
+    admission.admit(claim.owner_id)
+
+
+def _record(claim: _Claim, result: GenerationResult, new_images: list[library.NewImage]) -> list[uuid.UUID] | None:
+    """The job's images and its end in one transaction; None when the result was thrown away."""
     with session_scope() as s:
         job = locked(s, claim.job_id)
         if job is None or job.attempts != claim.attempt or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLED):
             log.info("job changed while running (now %s); result discarded", job.status if job else "deleted",
                      extra={"job_id": str(claim.job_id)})
-            return
+            return None
         if job.status == JobStatus.CANCELLED:  # cancelled after the engine finished: billed all the same
             limits.settle(s, claim.job_id, cost_usd=result.cost_usd, usage=result.usage)
-            return
+            return None
         ids = library.add_images(s, owner_id=claim.owner_id, job_id=claim.job_id, prompt=claim.request.prompt,
                                  style=claim.request.style, engine=result.engine, model=result.model,
                                  conversation_id=claim.conversation_id, parent_image_id=claim.source_image_id,
@@ -248,12 +283,7 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
         job.cost_usd, job.model = result.cost_usd, result.model
         limits.settle(s, claim.job_id, cost_usd=result.cost_usd, usage=result.usage)
         s.add(job)
-    progress.publish(ProgressEvent(job_id=str(claim.job_id), status=JobStatus.SUCCEEDED, percent=100, stage="Done",
-                                   image_ids=[str(i) for i in ids]))
-    log.info("job succeeded: %d image(s), $%.4f", len(ids), result.cost_usd,
-             extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
-    previews.forget(str(claim.job_id))
-    admission.admit(claim.owner_id)
+    return ids
 
 
 def _settle_cancelled(claim: _Claim) -> None:

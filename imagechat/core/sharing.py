@@ -8,6 +8,7 @@ them), always scoped to the link's owner and to images that are not deleted: a s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -17,10 +18,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from PIL import Image as PILImage
+from redis.exceptions import RedisError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from imagechat.core import codec, urls
+from imagechat.core import cache, codec, redis_client, storage, urls
 from imagechat.core.errors import InvalidRequest, NotFound
 from imagechat.db import session_scope
 from imagechat.models import Album, AlbumImage, Image, ImageData, ShareLink, utcnow
@@ -315,6 +317,22 @@ def _valid_link(token: str):
     return (ShareLink.token == token) & _active_filter()
 
 
+VIEW_WINDOW_S = 3600  # one viewer (client address) counts once per link and hour
+
+
+def first_view(token: str, viewer: str | None) -> bool:
+    """Should this visit count as a view? Once per viewer and link in VIEW_WINDOW_S, so reloads and crawlers'
+    repeats neither inflate the count nor write the row each time. Without Redis every visit counts."""
+    if not viewer:
+        return True
+    digest = hashlib.sha256(f"{token}\x1f{viewer}".encode()).hexdigest()[:32]
+    try:
+        return bool(redis_client.client().set(redis_client.key("share-view", digest), 1, nx=True,
+                                              ex=VIEW_WINDOW_S))
+    except RedisError:
+        return True
+
+
 def resolve(token: str, *, count_view: bool = True) -> Shared:
     """What the link shows, counting one view (atomically, in the statement that checks the link).
 
@@ -381,17 +399,28 @@ def shared_image(token: str, image_id: str) -> SharedImage:
 def image_bytes(image: SharedImage, variant: str) -> tuple[bytes, str]:
     """(bytes, mime) of a shared image, after shared_image() allowed it: "full" (as stored),
     "thumb" (the WebP thumbnail) or "preview" (a JPEG of at most PREVIEW_PX, for link previews)."""
-    column = ImageData.thumb_b64 if variant == "thumb" else ImageData.data_b64
-    with session_scope() as s:
-        text = s.exec(select(column).where(ImageData.image_id == uuid.UUID(image.id))).first()
-    if text is None:
-        raise NotFound("This link doesn't work.")
-    data = codec.from_b64(text)
+    if variant == "preview":  # converted once per process, not on every crawler's visit
+        data = cache.conversions().get_or_make((image.id, image.sha256, "share-preview"),
+                                               lambda: preview_jpeg(_stored(image, thumb=False)))
+        return data, "image/jpeg"
     if variant == "thumb":
-        return data, "image/webp"
-    if variant == "preview":
-        return preview_jpeg(data), "image/jpeg"
-    return data, image.mime
+        return _stored(image, thumb=True), "image/webp"
+    return _stored(image, thumb=False), image.mime
+
+
+def _stored(image: SharedImage, *, thumb: bool) -> bytes:
+    """From the image's store (core.storage); StorageUnavailable while an object store is away."""
+    column = ImageData.thumb_b64 if thumb else ImageData.data_b64
+    image_id = uuid.UUID(image.id)
+    with session_scope() as s:
+        row = s.exec(select(Image.storage, column).outerjoin(ImageData, ImageData.image_id == Image.id)
+                     .where(Image.id == image_id)).first()
+    if row is None:
+        raise NotFound("This link doesn't work.")
+    try:
+        return storage.read(image_id, row[0], thumb=thumb, inline_b64=row[1])
+    except storage.MissingPayload:
+        raise NotFound("This link doesn't work.") from None
 
 
 def preview_size(width: int, height: int) -> tuple[int, int]:

@@ -39,3 +39,18 @@ def unmarked(text: str) -> str:
         if cleaned == text:
             return cleaned
         text = cleaned
+
+
+def message_within_limit(raw: object, *, empty: str, noun: str) -> str:
+    """A chat message (or a prompt) cleaned as it will be saved, or InvalidRequest: `empty` when nothing is left,
+    else how long it is against MAX_PROMPT_CHARS."""
+    from imagechat.core.errors import InvalidRequest
+    from imagechat.settings import get_settings
+
+    text = clean_message(raw) if isinstance(raw, str) else ""
+    if not text:
+        raise InvalidRequest(empty)
+    limit = get_settings().max_prompt_chars
+    if len(text) > limit:
+        raise InvalidRequest(f"Your {noun} is {len(text)} characters long; the limit is {limit}. Shorten it.")
+    return text

@@ -23,11 +23,12 @@ from imagechat.core.errors import RateLimited, ServiceUnavailable
 from imagechat.models import utcnow
 from imagechat.settings import get_settings
 
-Action = Literal["login", "signup"]
+Action = Literal["login", "signup", "share"]
 
 THROTTLED = {
     "login": "Too many log-in attempts. Wait {wait} and try again.",
     "signup": "Too many sign-up attempts. Wait {wait} and try again.",
+    "share": "Too many requests for shared links from your network. Wait {wait} and try again.",
 }
 UNAVAILABLE = "Log-in is unavailable right now: the server can't reach Redis. Try again in a minute."
 
@@ -70,7 +71,8 @@ def message(action: Action, wait_s: int) -> str:
 def check(action: Action, *, address: str | None, username: str | None) -> None:
     """Count one attempt, or raise Throttled saying how long to wait (ServiceUnavailable without Redis)."""
     settings = get_settings()
-    per_address = settings.login_limit_per_address if action == "login" else settings.signup_limit_per_address
+    per_address = {"login": settings.login_limit_per_address, "signup": settings.signup_limit_per_address,
+                   "share": settings.share_limit_per_address}[action]
     checks = []
     if address:
         checks.append((limits.parse(per_address), "address", address_key(address)))

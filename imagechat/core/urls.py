@@ -7,9 +7,13 @@ concatenate; values are validated where they come in, not here.
 from __future__ import annotations
 
 IMAGE_ROUTE = "/api/images/{image_id}/{variant}"
+STYLE_PREVIEW_ROUTE = "/api/style-previews/{name}.webp"  # the composer's style chips (core/style_previews.py)
 PREVIEW_ROUTE = "/api/jobs/{job_id}/preview.webp"
+MASK_ROUTE = "/api/images/{image_id}/masks"  # POST: a painted edit mask (api/masks.py)
 EXPORT_ROUTE = "/api/exports/{ticket}.zip"
 SHARE_ROUTE = "/s/{token}"
+LEDGER_CSV_ROUTE = "/api/admin/ledger.csv"  # administrators only
+GALLERY_FIRST_ROUTE = "/api/gallery/first"
 DOWNLOAD_FORMATS = ("png", "jpeg", "webp")
 # Long side in pixels of the smaller downloads; the original size is always offered too.
 DOWNLOAD_SIZES = (1024, 512)
@@ -20,6 +24,10 @@ def image_url(image_id: str, variant: str = "full") -> str:
     return IMAGE_ROUTE.format(image_id=image_id, variant=variant)
 
 
+def style_preview_url(slug: str) -> str:
+    return STYLE_PREVIEW_ROUTE.format(name=slug)
+
+
 def thumb_url(image_id: str) -> str:
     return image_url(image_id, "thumb.webp")
 
@@ -28,6 +36,10 @@ def download_url(image_id: str, fmt: str, size=None) -> str:
     """size: None for the original, else the long side in pixels (one of DOWNLOAD_SIZES)."""
     url = image_url(image_id, f"download.{fmt}")
     return url if size is None else f"{url}?size={size}"
+
+
+def mask_url(image_id: str) -> str:
+    return MASK_ROUTE.format(image_id=image_id)
 
 
 def preview_url(job_id: str, version: int) -> str:

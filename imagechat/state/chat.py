@@ -29,14 +29,30 @@ import uuid
 
 import reflex as rx
 
-from imagechat.core import admission, chat, conversations, jobs, organise, progress
+from imagechat.core import (
+    admission,
+    chat,
+    conversations,
+    costs,
+    enhance,
+    jobs,
+    options,
+    organise,
+    progress,
+    suggestions,
+)
 from imagechat.core.conversations import MessageView
 from imagechat.core.errors import ImagechatError
+from imagechat.core.intents.replies import example_list
+from imagechat.core.options import options_label
+from imagechat.core.request import QUALITIES
+from imagechat.core.styles import STYLES
 from imagechat.core.text import unmarked
 from imagechat.models import ACTIVE, MAX_ALBUM_NAME_CHARS, JobStatus, Role
 from imagechat.settings import get_settings
 from imagechat.state import tabs
 from imagechat.state.session import SessionState
+from imagechat.state.usage import BudgetState
 from imagechat.state.views import ConversationItem, as_id, as_text, as_uuid
 
 log = logging.getLogger(__name__)
@@ -47,6 +63,8 @@ EXAMPLE_PROMPTS = (
     "A city skyline at night with neon lights",
 )
 STREAM_FLUSH_S = 0.05
+MAX_SUGGESTIONS = 5
+SUGGEST_MAX_CHARS = 200  # a longer draft is being written, not looked up
 WATCH_POLL_S = 1.0  # how often an idle watcher looks at the tab's jobs and connection
 WATCH_MAX_FAILURES = 20  # consecutive failed steps before a watcher gives up (a reload starts a new one)
 REPLY_STALE_S = 300.0  # a reply in flight for this long is gone: the tab may send again
@@ -124,6 +142,9 @@ class ChatImage:
     aspect: str  # CSS aspect-ratio ("1024 / 768"): the box has its size before the picture arrives
     favorite: bool = False
     deleted: bool = False
+    label: str = ""  # what made it: "watercolor · 1792×1024 · high · gpt-image-2" (core.options.options_label)
+    seed: str = ""  # "" where the engine takes none
+    cost: str = ""  # its share of what its job was charged ("$0.042"), once the job has finished
 
 
 @dataclasses.dataclass
@@ -140,6 +161,10 @@ class ShownMessage:
     prompt: str = ""  # what the images were made from ("reuse prompt")
     before: list[ChatImage] = dataclasses.field(default_factory=list)  # the source of a change (0 or 1)
     retryable: bool = False  # a refused request (rate limit, budget, ...): the reply offers Retry
+    options: str = ""  # what the job was asked for: "2 images · watercolor · 1792×1024 · high · offline"
+    examples: list[str] = dataclasses.field(default_factory=list)  # prompts offered in a reply, clickable
+    text_after: str = ""  # the reply's text after its examples (`text` is what comes before them)
+    from_library: bool = False  # the images of an identical earlier request, at no cost (core/cache.py)
 
 
 @dataclasses.dataclass
@@ -159,17 +184,51 @@ class AlbumChoice:
     name: str
 
 
-def _image(ref: conversations.ImageRef) -> ChatImage:
+def _image(ref: conversations.ImageRef, quality: str | None = None, cost: str = "") -> ChatImage:
     return ChatImage(id=ref.id, aspect=f"{max(ref.width, 1)} / {max(ref.height, 1)}", favorite=ref.favorite,
-                     deleted=ref.deleted)
+                     deleted=ref.deleted,
+                     label=options_label(ref.style, ref.width, ref.height, quality, ref.engine, ref.model),
+                     seed="" if ref.seed is None else str(ref.seed), cost=cost)
+
+
+def _request_label(view: MessageView) -> str:
+    p = view.job_params
+    if not view.job_id or not isinstance(p.get("width"), int) or not isinstance(p.get("height"), int):
+        return ""
+    return options_label(p.get("style"), p["width"], p["height"], p.get("quality"), view.job_engine,
+                         view.job_model, n=p.get("n") if isinstance(p.get("n"), int) else None)
+
+
+def _share(view: MessageView) -> str:
+    """Each image's share of its finished job's charge (what it actually cost)."""
+    if view.job_status != JobStatus.SUCCEEDED or not view.images:
+        return ""
+    return costs.usd(view.job_cost_usd / len(view.images))
 
 
 def shown_message(view: MessageView) -> ShownMessage:
-    return ShownMessage(id=view.id, role=view.role, text=view.content, job_id=view.job_id or "",
+    quality = view.job_params.get("quality")
+    text, examples, after = (example_list(view.content) if view.role == Role.ASSISTANT and not view.job_id
+                             else (view.content, [], ""))
+    return ShownMessage(id=view.id, role=view.role, text=text, job_id=view.job_id or "",
                         status=view.job_status or "", error=view.job_error or "",
-                        images=[_image(i) for i in view.images],
+                        images=[_image(i, quality, _share(view)) for i in view.images],
                         prompt=view.images[0].prompt if view.images else "",
-                        before=[_image(view.before)] if view.before else [], retryable=bool(view.error_code))
+                        before=[_image(view.before)] if view.before else [], retryable=bool(view.error_code),
+                        from_library=view.from_library,
+                        options=_request_label(view), examples=examples, text_after=after)
+
+
+@dataclasses.dataclass
+class EngineItem:
+    name: str
+    label: str
+
+
+@dataclasses.dataclass
+class SuggestionItem:
+    text: str
+    kind: str  # "recent" (the user's own prompt) or "starter"
 
 
 def apply_progress(live: dict[str, JobLive], event: progress.ProgressEvent) -> bool:
@@ -194,14 +253,72 @@ def _live_for(items: list[ShownMessage]) -> dict[str, JobLive]:
 class ChatState(SessionState):
     conversations: list[ConversationItem] = []
     current_id: int = 0
+    unread: list[int] = []  # conversations where a job ended while another one was in view (state/session.py)
     draft: str = ""
     notice: str = ""  # a refusal of the input itself (empty, too long): shown above the composer
     drawer_open: bool = False
     renaming_id: int = 0
     album_dialog_open: bool = False
     _album_image: str = ""  # the image "New album..." was chosen for
-    _pending: tuple[str, int] | None = None  # the turn `send` accepted, for `reply_to`
+    _pending: tuple[str, int, options.ComposerOptions | None] | None = None  # the turn `send` accepted
     _replying_since: float = 0.0
+
+    # The composer's options (the chips under the message box); the words of a message win over them.
+    options_open: bool = False
+    opt_style: str = ""  # "" = no preset
+    opt_aspect: str = "square"  # square | wide | tall | custom
+    opt_width: int = 1024
+    opt_height: int = 1024
+    custom_width: str = "1024"  # the custom size fields as typed
+    custom_height: str = "1024"
+    size_hint: str = ""  # the size the chosen engine makes instead, or why a custom size was refused
+    opt_quality: str = "auto"
+    opt_count: int = 1
+    opt_engine: str = ""  # "" = the configured engine
+    opt_model: str = ""  # "" = the engine's configured model
+    engines: list[EngineItem] = []  # shown only when there are several
+    models: list[str] = []  # the chosen engine's models, shown only when there are several
+    # Prompt assistance: suggestions while typing, and Enhance's before/after.
+    suggestions: list[SuggestionItem] = []
+    enhance_open: bool = False
+    enhancing: bool = False
+    enhance_before: str = ""
+    enhance_after: str = ""  # editable before it is accepted
+    enhance_source: str = ""
+    enhance_note: str = ""
+
+    @rx.var
+    def options_summary(self) -> str:
+        """What the options button says: only what differs from plain defaults ("Options" when nothing does)."""
+        parts = [self.opt_style.capitalize()] if self.opt_style else []
+        if self.opt_aspect != "square":
+            parts.append(f"{self.opt_width}×{self.opt_height}" if self.opt_aspect == "custom"
+                         else self.opt_aspect.capitalize())
+        if self.opt_quality != "auto":
+            parts.append(f"{self.opt_quality.capitalize()} quality")
+        if self.opt_count > 1:
+            parts.append(f"{self.opt_count} images")
+        if self.opt_model or self.opt_engine:
+            parts.append(self.opt_model or next((e.label for e in self.engines if e.name == self.opt_engine),
+                                                self.opt_engine))
+        return " · ".join(parts)
+
+    @rx.var
+    def cost_line(self) -> str:
+        """Under the message box: what the next request costs with these options, before it is sent."""
+        engine = self.opt_engine or get_settings().resolved_engine()
+        try:
+            estimate = costs.estimate(engine, self.opt_model, self.opt_width, self.opt_height, self.opt_quality,
+                                      self.opt_count, self.draft, style=self.opt_style or None)
+        except ImagechatError:
+            return ""
+        if engine in costs.FREE_ENGINES:
+            return f"Next image: {estimate.label}, made on this server."
+        return f"Next image: {estimate.label} (sent to OpenAI; the actual cost shows on each image)."
+
+    @rx.var
+    def count_choices(self) -> list[int]:
+        return list(range(1, get_settings().max_images_per_request + 1))
 
     # ------------------------------------------------------------ helpers
 
@@ -307,6 +424,7 @@ class ChatState(SessionState):
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
         self.current_id, self.drawer_open, self.notice = conversation_id, False, ""
+        self.unread = [c for c in self.unread if c != conversation_id]
         await self._show(history)
         return await self._opened()
 
@@ -384,15 +502,219 @@ class ChatState(SessionState):
     # ------------------------------------------------------------ sending
 
     @rx.event
-    def set_draft(self, value: str):
-        if (value := as_text(value, _draft_limit())) is not None:
-            self.draft, self.notice = value, ""
+    async def set_draft(self, value: str):
+        """A change in the message box (Reflex sends it debounced): keep it and refresh the suggestions."""
+        if (value := as_text(value, _draft_limit())) is None:
+            return
+        self.draft, self.notice = value, ""
+        owner = await self._signed_in_user_id()
+        if not owner or len(value) > SUGGEST_MAX_CHARS:
+            self.suggestions = []
+            return
+        try:
+            found = await asyncio.to_thread(suggestions.suggest, owner, value, MAX_SUGGESTIONS)
+        except ImagechatError:
+            found = []  # the database away for a moment: typing goes on without suggestions
+        self.suggestions = [SuggestionItem(text=f.text, kind=f.kind) for f in found]
 
     @rx.event
     def use_prompt(self, prompt: str):
         if (prompt := as_text(prompt, get_settings().max_prompt_chars)) is not None:
-            self.draft = prompt
+            self.draft, self.suggestions = prompt, []
             return rx.set_focus("prompt-input")
+
+    # ------------------------------------------------------------ prompt assistance
+
+    @rx.event
+    def use_suggestion(self, text: str):
+        """One of the suggestions shown (only those: they were found for this user) goes into the message box."""
+        if isinstance(text, str) and any(item.text == text for item in self.suggestions):
+            self.draft, self.suggestions, self.notice = text, [], ""
+            return rx.set_focus("prompt-input")
+
+    @rx.event
+    def hide_suggestions(self):
+        self.suggestions = []
+
+    @rx.event
+    async def surprise(self):
+        """A good random prompt from the curated starters (a different one each press)."""
+        if not await self._signed_in_user_id():
+            return
+        self.draft, self.suggestions, self.notice = suggestions.surprise(avoid=self.draft), [], ""
+        return rx.set_focus("prompt-input")
+
+    @rx.event(background=True)
+    async def enhance(self):
+        """Rewrite the draft with more detail (core/enhance.py) and show it as an editable before/after."""
+        async with self:
+            owner = await self._signed_in_user_id()
+            if not owner or self.enhancing:
+                return
+            draft, self.enhancing, self.suggestions, self.notice = self.draft, True, [], ""
+        try:
+            result = await enhance.enhance(owner, draft)
+        except ImagechatError as exc:
+            async with self:
+                self.enhancing, self.notice = False, exc.user_message
+            return
+        except Exception:
+            log.exception("prompt enhancement failed", extra={"user_id": owner})
+            async with self:
+                self.enhancing = False
+                self.notice = "Something went wrong while enhancing; your prompt is unchanged. Try again."
+            return
+        async with self:
+            self.enhancing, self.enhance_open = False, True
+            self.enhance_before, self.enhance_after = result.before, result.after
+            self.enhance_source = ("Rewritten by the chat model" if result.source == enhance.CHAT_MODEL
+                                   else "Offline enhancer: details from a curated list")
+            self.enhance_note = result.note
+        yield rx.set_focus("enhance-after")
+
+    @rx.event
+    def set_enhance_after(self, value: str):
+        if self.enhance_open and (value := as_text(value, _draft_limit())) is not None:
+            self.enhance_after = value
+
+    @rx.event
+    def accept_enhance(self):
+        """The (possibly edited) enhanced prompt replaces the draft."""
+        if not self.enhance_open:
+            return
+        after = self.enhance_after.strip()
+        if len(after) > get_settings().max_prompt_chars:
+            self.enhance_note = f"Keep it under {get_settings().max_prompt_chars} characters."
+            return
+        self.draft = after or self.draft
+        self._close_enhance()
+        return rx.set_focus("prompt-input")
+
+    @rx.event
+    def discard_enhance(self):
+        if self.enhance_open:
+            self._close_enhance()
+            return rx.set_focus("prompt-input")
+
+    def _close_enhance(self) -> None:
+        self.enhance_open = False
+        self.enhance_before = self.enhance_after = self.enhance_source = self.enhance_note = ""
+
+    # ------------------------------------------------------------ composer options
+
+    def _load_engines(self) -> None:
+        choices = options.engine_choices()
+        self.engines = [EngineItem(name=c.name, label=c.label) for c in choices] if len(choices) > 1 else []
+        chosen = next((c for c in choices if c.name == self.opt_engine), choices[0] if choices else None)
+        if chosen is None or (self.opt_engine and chosen.name != self.opt_engine):
+            self.opt_engine = self.opt_model = ""
+        models = list(chosen.models) if chosen else []
+        if self.opt_model not in models:
+            self.opt_model = ""
+        self.models = models if len(models) > 1 else []
+
+    def _options(self) -> options.ComposerOptions:
+        """The chips as a checked ComposerOptions (InvalidRequest when the server changed under them)."""
+        return options.check_options(style=self.opt_style, width=self.opt_width, height=self.opt_height,
+                                     quality=self.opt_quality, n=self.opt_count, engine=self.opt_engine,
+                                     model=self.opt_model)
+
+    def _check_size(self) -> None:
+        """Say which size the chosen engine makes when it cannot make the chosen one exactly."""
+        try:
+            made = options.made_size(self._options())
+        except ImagechatError as exc:
+            self.size_hint = exc.user_message
+            return
+        self.size_hint = ("" if made == (self.opt_width, self.opt_height) else
+                          f"This engine makes {made[0]}×{made[1]}, the nearest size to "
+                          f"{self.opt_width}×{self.opt_height}.")
+
+    @rx.event
+    async def set_options_open(self, open_: bool):
+        if open_ is not True:
+            self.options_open = False
+            return
+        if await self._signed_in_user_id():
+            self._load_engines()  # what the server offers now
+            self._check_size()
+            self.options_open = True
+
+    @rx.event
+    def pick_style(self, style: str):
+        """A style chip: pressing the chosen one again (or "None") takes it off."""
+        if isinstance(style, str) and (style == "" or style in STYLES):
+            self.opt_style = "" if style == self.opt_style else style
+
+    @rx.event
+    def pick_aspect(self, aspect: str):
+        if not isinstance(aspect, str):
+            return
+        if aspect in options.ASPECTS:
+            self.opt_aspect = aspect
+            self.opt_width, self.opt_height = options.ASPECTS[aspect]
+            self._check_size()
+        elif aspect == "custom":
+            self.opt_aspect = "custom"
+            self.size_hint = "Type a width and a height, then Apply."
+
+    @rx.event
+    def set_custom_width(self, value: str):
+        if (value := as_text(value, 8)) is not None:
+            self.custom_width = value.strip()
+
+    @rx.event
+    def set_custom_height(self, value: str):
+        if (value := as_text(value, 8)) is not None:
+            self.custom_height = value.strip()
+
+    @rx.event
+    def apply_custom_size(self):
+        """The custom size fields: whole numbers within the parser's bounds; the engine's own rule is told in the
+        hint (the size it makes instead)."""
+        w, h = self.custom_width, self.custom_height
+        if not all(v.isascii() and v.isdigit() and len(v) <= 5 for v in (w, h)):
+            self.size_hint = "Width and height are whole numbers of pixels, such as 1536 and 1024."
+            return
+        width, height = int(w), int(h)
+        if not (options.MIN_SIDE <= width <= options.MAX_SIDE and options.MIN_SIDE <= height <= options.MAX_SIDE):
+            self.size_hint = f"Each side must be from {options.MIN_SIDE} to {options.MAX_SIDE} pixels."
+            return
+        self.opt_aspect, self.opt_width, self.opt_height = "custom", width, height
+        self._check_size()
+
+    @rx.event
+    def pick_quality(self, quality: str):
+        if isinstance(quality, str) and quality in QUALITIES:
+            self.opt_quality = quality
+
+    @rx.event
+    def pick_count(self, n: int):
+        if type(n) is int and 1 <= n <= get_settings().max_images_per_request:
+            self.opt_count = n
+
+    @rx.event
+    def pick_engine(self, name: str):
+        """An engine the server offers ("" = the configured one); its models reload, its size rule applies."""
+        if not isinstance(name, str) or (name and name not in {e.name for e in self.engines}):
+            return
+        configured = self.engines[0].name if self.engines else ""
+        self.opt_engine, self.opt_model = ("" if name == configured else name), ""
+        self._load_engines()
+        self._check_size()
+
+    @rx.event
+    def pick_model(self, name: str):
+        if isinstance(name, str) and (name == "" or name in self.models):
+            self.opt_model = "" if self.models and name == self.models[0] else name
+            self._check_size()
+
+    @rx.event
+    def reset_options(self):
+        self.opt_style, self.opt_aspect, self.opt_quality, self.opt_count = "", "square", "auto", 1
+        self.opt_width, self.opt_height, self.custom_width, self.custom_height = 1024, 1024, "1024", "1024"
+        self.opt_engine = self.opt_model = self.size_hint = ""
+        self._load_engines()
 
     @rx.event
     async def send(self, form: dict | None = None):
@@ -408,8 +730,13 @@ class ChatState(SessionState):
         if time.time() - self._replying_since < REPLY_STALE_S:
             self.notice = "Wait for the answer to your last message, then send this one."
             return
-        self.draft, self.notice = "", ""
-        self._pending, self._replying_since = (text, self.current_id), time.time()
+        try:
+            chosen = self._options()
+        except ImagechatError as exc:
+            self.notice = exc.user_message + " Check the options under the message box."
+            return
+        self.draft, self.notice, self.suggestions = "", "", []
+        self._pending, self._replying_since = (text, self.current_id, chosen), time.time()
         # Shown at once (ids <= 0 are placeholders) below the list; replaced by the saved messages at the end.
         (await self.get_state(ChatTurn)).pending = [ShownMessage(id=0, role=Role.USER, text=text),
                                                     ShownMessage(id=-1, role=Role.ASSISTANT, text="…")]
@@ -425,7 +752,7 @@ class ChatState(SessionState):
             owner = await self._signed_in_user_id() if pending else 0
         if not pending or not owner:
             return
-        text, conversation_id = pending
+        text, conversation_id, chosen = pending
         streamed: list[str] = []
         flushed_at = 0.0
 
@@ -442,7 +769,7 @@ class ChatState(SessionState):
                             m.text = "".join(streamed)
 
         try:
-            turn = await chat.respond(owner, conversation_id, text, on_delta)
+            turn = await chat.respond(owner, conversation_id, text, on_delta, options=chosen)
         except ImagechatError as exc:
             async with self:
                 (await self.get_state(ChatTurn)).pending = []
@@ -502,20 +829,50 @@ class ChatState(SessionState):
             await self._append(list(retried.values()), turn)
         return await self._shown()
 
-    @rx.event
-    async def variations(self, image_id: str):
-        """Three new takes on one image (same prompt and style, new seeds)."""
-        owner, image_id = await self._signed_in_user_id(), as_uuid(image_id)
-        if not owner or not image_id:
-            return
+    def _mark_unread(self, conversation_id: int) -> None:
+        """A job of that conversation ended while it was not in view (not an event: the session watcher's)."""
+        if conversation_id not in self.unread:
+            self.unread = [*self.unread, conversation_id][-50:]
+
+    async def _turn_here(self, make):
+        """Run a domain call that adds a turn to the current conversation; show its messages (or its refusal)."""
+        owner = await self._signed_in_user_id()
+        if not owner or not self.current_id:
+            return None
         try:
-            turn = await asyncio.to_thread(chat.variations_of, owner, self.current_id, uuid.UUID(image_id))
+            turn = await asyncio.to_thread(make, owner, self.current_id)
             views = await asyncio.to_thread(conversations.messages, owner, self.current_id,
                                             message_ids=[turn.user_message_id, turn.assistant_message_id])
         except ImagechatError as exc:
             return rx.toast.error(exc.user_message)
         await self._append(views, turn)
         return await self._shown()
+
+    @rx.event
+    async def generate_anyway(self, message_id: int):
+        """A new generation for a request the library answered (the button on that answer)."""
+        message_id = as_id(message_id)
+        view = await self.get_state(ChatView)
+        if not message_id or not any(m.id == message_id and m.from_library for m in view._shown_items()):
+            return None
+        return await self._turn_here(lambda owner, conv: chat.generate_anyway(owner, conv, message_id))
+
+    @rx.event
+    async def continue_from(self, image_id: str):
+        """"Continue from this one" on an image of a batch shown here: the next change works on it."""
+        image_id = as_uuid(image_id)
+        view = await self.get_state(ChatView)
+        if not image_id or view._find_image(image_id) is None:
+            return None
+        return await self._turn_here(lambda owner, conv: chat.continue_from(owner, conv, uuid.UUID(image_id)))
+
+    @rx.event
+    async def variations(self, image_id: str):
+        """Three new takes on one image (same prompt and style, new seeds)."""
+        image_id = as_uuid(image_id)
+        if not image_id:
+            return None
+        return await self._turn_here(lambda owner, conv: chat.variations_of(owner, conv, uuid.UUID(image_id)))
 
     # ------------------------------------------------------------ favourites and albums
 
@@ -632,7 +989,8 @@ class ChatState(SessionState):
                                 done = False
                         if ended:
                             await self._finish_jobs(owner, ended)
-                            yield rx.call_script(FOLLOW_JS)
+                            # The budget warning above the composer follows what the finished jobs cost.
+                            yield [rx.call_script(FOLLOW_JS), BudgetState.refresh]
                         if done:
                             return
                         await sub.remove(*(watched - wanted))

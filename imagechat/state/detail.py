@@ -22,7 +22,8 @@ import reflex as rx
 from imagechat.core import chat, gallery, organise
 from imagechat.core.errors import ImagechatError, NotFound
 from imagechat.core.styles import STYLES
-from imagechat.core.urls import chat_url, image_url
+from imagechat.core.text import unmarked
+from imagechat.core.urls import chat_url, image_url, mask_url
 from imagechat.state.chat import ChatState
 from imagechat.state.gallery import GalleryState
 from imagechat.state.session import SessionState
@@ -31,6 +32,8 @@ from imagechat.state.views import as_uuid
 NOT_YOURS = "That image doesn't exist, or it isn't yours."
 SQUARE = (1024, 1024)  # the chat's default size: not repeated in a reused prompt
 KINDS = {"generate": "Original", "restyle": "Restyle", "variation": "Variation"}
+MASK_AGAIN = "The painted area didn't arrive. Press Apply again."
+MAX_MASK_PROMPT = 4000  # chat.edit_in_chat says what the real limit is; longer text is not even looked at
 
 
 # ---------------------------------------------------------------- what the view draws (pure)
@@ -51,6 +54,12 @@ class DetailFacts:
     cost: str = ""
     created: str = ""
     kind: str = ""
+    width: int = 0
+    height: int = 0
+    # The mask editor's frame: as large as the stage allows at the image's own shape (CSS container units).
+    frame_width: str = ""
+    mask_upload: str = ""  # where the mask editor POSTs the painted mask (api/masks.py)
+    phone_stage: str = "56dvh"  # the mask editor's stage height on a phone: no taller than the image needs
     chat_href: str = ""  # "" when the image belongs to no conversation (command line, deleted chat)
     favorite: bool = False
     tags: list[str] = dataclasses.field(default_factory=list)
@@ -94,7 +103,10 @@ def facts_of(d: gallery.ImageDetail) -> DetailFacts:
         style=d.style or "", engine=d.engine, model=d.model or "",
         seed="" if d.seed is None else str(d.seed), size=f"{d.width}x{d.height}",
         stored=f"{human_bytes(d.byte_size)} ({d.mime})", cost=money(d.cost_usd), created=when(d.created_at),
-        kind=KINDS.get(d.kind, d.kind), chat_href=chat_href, favorite=bool(d.favorite), tags=list(d.tags),
+        kind=KINDS.get(d.kind, d.kind), width=d.width, height=d.height,
+        frame_width=f"min(100cqw, calc(100cqh * {d.width / max(1, d.height):.6f}))", mask_upload=mask_url(str(d.id)),
+        phone_stage=f"min(56dvh, {100 * d.height / max(1, d.width):.3f}vw)",
+        chat_href=chat_href, favorite=bool(d.favorite), tags=list(d.tags),
         albums=[a.name for a in d.albums],
     )
 
@@ -180,6 +192,7 @@ class DetailState(SessionState):
     has_prev: bool = False
     has_next: bool = False
     comparing: bool = False  # the stage shows the compare slider instead of the image
+    masking: bool = False  # the stage shows the mask editor (paint the area to change) instead of the image
     compare_a: str = ""
     compare_b: str = ""
     _image_id: str = ""
@@ -206,7 +219,7 @@ class DetailState(SessionState):
         return next((c.label for c in self.lineage if c.id == self.compare_b), "")
 
     def _clear(self) -> None:
-        self.facts, self.lineage, self.comparing = DetailFacts(), [], False
+        self.facts, self.lineage, self.comparing, self.masking = DetailFacts(), [], False, False
         self.has_prev = self.has_next = False
         self.compare_a = self.compare_b = ""
         self._image_id, self._lineage_ids, self._reuse, self._favorite = "", [], "", False
@@ -224,6 +237,8 @@ class DetailState(SessionState):
         if not same or not {self.compare_a, self.compare_b} <= set(self._lineage_ids):
             self.compare_a, self.compare_b = default_pair(self.lineage)
             self.comparing = False
+        if not same:
+            self.masking = False
 
     async def _open(self, owner: int, image_id: str, *, push: bool):
         try:
@@ -337,6 +352,39 @@ class DetailState(SessionState):
     async def toggle_compare(self):
         if len(self._lineage_ids) >= 2 and await self._signed_in_user_id():
             self.comparing = not self.comparing
+
+    # ------------------------------------------------------------ edit with a mask
+
+    @rx.event
+    async def start_mask(self):
+        """Open the mask editor over the large image (assets/mask-editor.js paints in the browser)."""
+        if self._image_id and await self._signed_in_user_id():
+            self.masking, self.comparing = True, False
+
+    @rx.event
+    async def cancel_mask(self):
+        if await self._signed_in_user_id():
+            self.masking = False
+
+    @rx.event
+    async def apply_mask(self, result: dict):
+        """The mask editor's Apply, after it uploaded the painted mask (api/masks.py): `result` is
+        {"ticket": ..., "prompt": "add a boat here"} from the browser, or null when it said what to fix itself.
+        The ticket only redeems a mask this user uploaded for this image (core.masks.take); the edit goes into
+        the image's conversation (chat.edit_in_chat) and the chat opens on it."""
+        owner = await self._signed_in_user_id()
+        if not owner or not self._image_id or not self.masking or not isinstance(result, dict):
+            return
+        ticket, prompt = result.get("ticket"), result.get("prompt")
+        if not isinstance(ticket, str) or not isinstance(prompt, str):
+            return rx.toast.error(MASK_AGAIN)
+        try:
+            conversation_id, turn = await asyncio.to_thread(
+                chat.edit_in_chat, owner, uuid.UUID(self._image_id), ticket, prompt[:MAX_MASK_PROMPT])
+        except ImagechatError as exc:
+            return rx.toast.error(unmarked(exc.user_message))
+        self._clear()
+        return rx.redirect(chat_url(conversation_id, turn.assistant_message_id))
 
     # ------------------------------------------------------------ actions
 

@@ -28,15 +28,13 @@ import reflex as rx
 
 from imagechat.core import export, gallery, organise, urls
 from imagechat.core.errors import ImagechatError
+from imagechat.core.gallery_view import FIRST_PAGE, GalleryCard, card_view
 from imagechat.core.text import unmarked
 from imagechat.settings import get_settings
 from imagechat.state.session import SessionState
 from imagechat.state.views import as_id, as_text, as_uuid
 
 WINDOW_PAGES = 4  # pages of cards kept in the state (and the DOM) at once
-# The first page is smaller: about two screens, so the first render is quick; the sentinel fetches the rest.
-# A multiple of every column count of the grid (2, 3, 4: assets/gallery-grid.css), like gallery.PAGE_SIZE.
-FIRST_PAGE = 24
 SEARCH_CHARS = 200  # the longest search text accepted from the box
 TAG_INPUT_CHARS = 100  # typed tag text; organise.clean_tag gives the real limit and message
 ALBUM_NAME_CHARS = 200
@@ -48,45 +46,11 @@ FILTER_KEYS = ("style", "engine", "model", "aspect", "size", "from", "to", "fav"
 
 
 @dataclasses.dataclass
-class Segment:
-    text: str
-    hit: bool
-
-
-@dataclasses.dataclass
-class GalleryCard:
-    id: str
-    thumb: str
-    prompt: str
-    segments: list[Segment]
-    style: str
-    engine: str
-    model: str
-    width: int
-    height: int
-    meta: str  # "1024x1024 · 2026-11-29"
-    favorite: bool
-    tags: list[str]
-
-
-@dataclasses.dataclass
 class AlbumItem:
     id: int
     name: str
     count: int
     cover: str  # thumbnail URL or ""
-
-
-def _card(card: gallery.Card, text: str) -> GalleryCard:
-    parts = gallery.highlight(card.prompt, text) if text else [(card.prompt, False)]
-    return GalleryCard(
-        id=card.id, thumb=urls.thumb_url(card.id), prompt=card.prompt,
-        segments=[Segment(text=t, hit=bool(h)) for t, h in parts],
-        style=card.style or "", engine=card.engine or "", model=card.model or "",
-        width=int(card.width), height=int(card.height),
-        meta=f"{card.width}x{card.height} · {card.created_at:%Y-%m-%d}",
-        favorite=bool(card.favorite), tags=list(card.tags or []),
-    )
 
 
 def _album(view) -> AlbumItem:
@@ -220,7 +184,7 @@ class GalleryState(SessionState):
         return await asyncio.to_thread(gallery.page, owner, self._q(), cursor=cursor, limit=limit)
 
     def _cards(self, page: gallery.Page) -> list[GalleryCard]:
-        return [_card(c, self._q().text) for c in page.cards]
+        return [card_view(c, self._q().text) for c in page.cards]
 
     def _sync_window(self) -> None:
         self.before = sum(n for _, n in self._above)

@@ -11,22 +11,36 @@ keeps only its sha256, the user id, the expiry and when it was last checked, all
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from datetime import datetime
 
 import reflex as rx
 from redis.exceptions import RedisError
 from starlette.requests import cookie_parser
 
-from imagechat.core import auth
+from imagechat.core import auth, notifications, urls
 from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core.errors import ImagechatError
+from imagechat.core.text import unmarked
+from imagechat.models import utcnow
 from imagechat.settings import get_settings
 from imagechat.state import tabs
 
 log = logging.getLogger(__name__)
 
 REVALIDATE_S = 30.0  # the database is asked again after this long; revocations reach tabs through Redis sooner
+
+
+def notice(job: notifications.Finished) -> dict:
+    """What assets/notify.js gets about one finished job (user text without Reflex's Var markers)."""
+    heading = {"succeeded": "Your image is ready", "failed": "An image could not be made",
+               "cancelled": "An image was cancelled"}.get(job.status, "An image job ended")
+    prompt = unmarked(job.prompt)
+    return {"job": job.job_id, "heading": heading,
+            "body": prompt if len(prompt) <= 120 else prompt[:119] + "\u2026",
+            "url": urls.chat_url(job.conversation_id or None)}
 
 
 def _descendants(cls: type[rx.State]) -> list[type[rx.State]]:
@@ -38,6 +52,7 @@ def _descendants(cls: type[rx.State]) -> list[type[rx.State]]:
 
 class SessionState(rx.State):
     username: str = ""
+    is_admin: bool = False  # only shows the Admin menu item: core.admin checks the database on every action
     _user_id: int = 0
     _token_hash: str = ""  # sha256 of the cookie that was checked; never the token itself
     _expires_at: float = 0.0
@@ -76,6 +91,7 @@ class SessionState(rx.State):
         if session._user_id and user_id != session._user_id:
             await session._forget_user_data()  # another user (or nobody) in this tab now
         session._user_id, session.username = user_id, info.username if info else ""
+        session.is_admin = bool(info and info.is_admin)
         session._token_hash = hashed if info else ""
         session._expires_at, session._checked_at = (info.expires_at, now) if info else (0.0, 0.0)
         return user_id
@@ -91,7 +107,31 @@ class SessionState(rx.State):
         session = await self._session()
         await session._forget_user_data()
         session._user_id, session.username, session._token_hash = 0, "", ""
+        session.is_admin = False
         session._expires_at = session._checked_at = 0.0
+
+    async def _job_notices(self, owner: int, since: list[datetime]) -> list:
+        """Jobs of this user that ended since the last tick: the chat marks their conversations when another one
+        (or another page) is in view, and assets/notify.js counts them in the title of a hidden tab and raises a
+        browser notification when the user allowed it (the browser knows whether the tab is seen)."""
+        from imagechat.state.chat import ChatState  # the chat's state derives from this one
+
+        try:
+            done = await asyncio.to_thread(notifications.finished_since, owner, since[0])
+        except Exception:  # noqa: BLE001 - the database away: the next tick asks again from the same moment
+            log.warning("could not check for finished jobs", exc_info=True)
+            return []
+        if not done:
+            return []
+        since[0] = done[-1].finished_at
+        async with self:
+            chat = await self.get_state(ChatState)
+            on_chat = self.router.page.path in ("/", "/index")
+            for job in done:
+                if job.conversation_id and (not on_chat or job.conversation_id != chat.current_id):
+                    chat._mark_unread(job.conversation_id)
+        items = [notice(job) for job in done]
+        return [rx.call_script(f"window.__icNotify && window.__icNotify({json.dumps(items)})")]
 
     @rx.event(background=True)
     async def watch_session(self):
@@ -109,10 +149,12 @@ class SessionState(rx.State):
         if me is None:
             return
         async with self:
-            if not await self._signed_in_user_id():
+            user_id = await self._signed_in_user_id()
+            if not user_id:
                 tabs.release("session", client_token, me)
                 return
             hashed, expires_at = self._token_hash, self._expires_at
+        since = [utcnow()]  # jobs that end from now on are told about
         interval = get_settings().session_check_s
         checked_at = time.monotonic()
         log.debug("session watcher %s started", me)
@@ -128,14 +170,16 @@ class SessionState(rx.State):
                     return
                 if time.time() < expires_at:
                     try:
-                        if not await auth.is_revoked(hashed):
-                            if time.monotonic() - checked_at < REVALIDATE_S:
-                                continue
+                        ended = await auth.is_revoked(hashed)
+                        if not ended and time.monotonic() - checked_at >= REVALIDATE_S:
                             checked_at = time.monotonic()
-                            if await asyncio.to_thread(auth.session_for_hash, hashed) is not None:
-                                continue
+                            ended = await asyncio.to_thread(auth.session_for_hash, hashed) is None
                     except Exception:  # noqa: BLE001 - Redis or the database away: keep the tab, look again
                         log.warning("session check failed; trying again in %.0f s", interval, exc_info=True)
+                        continue
+                    if not ended:
+                        for event in await self._job_notices(user_id, since):
+                            yield event
                         continue
                 async with self:
                     if not tabs.holds("session", client_token, me) or self._token_hash != hashed:

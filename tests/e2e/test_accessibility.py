@@ -267,6 +267,8 @@ def test_accessibility(request, browser: Browser, base_url: str, screenshots_dir
         _log_in(page, request.getfixturevalue("account"))  # only the signed-in pages need the images
         if where == "gallery":
             page.goto("/gallery")
+            # The state's own cards (the early layer drawn from the first page's JSON goes when they come).
+            expect(page.locator("#gallery-count")).not_to_have_text("Loading…")
             _images_loaded(page, ".gallery-item img", 2)
         else:
             expect(page.locator("#conversation-list .conversation").first).to_be_attached()

@@ -444,3 +444,36 @@ def test_a_card_opens_the_detail_view_and_closing_keeps_the_grid(page: Page, con
     assert "image" not in params(page) and params(page)["sort"] == ["oldest"]
     expect(card(page, image_id)).to_be_in_viewport()  # the grid and its scroll position stayed
     assert console_errors == []
+
+
+def test_the_first_screen_does_not_wait_for_the_websocket(page: Page):
+    """A full load of /gallery fetches its first page as JSON (head script + api/gallery.py) and draws those cards
+    as an inert layer over the grid before React and the state are there: with the websocket held back they
+    still show, in the query's order, with the search highlighted; once the socket is let through, the state's
+    live cards replace the layer."""
+    page.set_viewport_size(DESKTOP)
+    _, ids = new_user(page, [{"prompt": f"harbour at dawn {k}" if k % 2 else f"meadow {k}"} for k in range(60)])
+    harbour = [i for k, i in enumerate(ids) if k % 2]
+    held = []
+    page.route_web_socket(re.compile(r"/_event"), lambda ws: held.append(ws))  # never connected to the server
+    page.goto("/gallery?q=harb")
+    layer = page.locator("#gallery-early")
+    first = layer.locator(".gallery-item").first
+    expect(first.locator("img")).not_to_have_js_property("naturalWidth", 0)  # its thumbnail is painted
+    shown = page.evaluate("() => [...document.querySelectorAll('#gallery-early .gallery-item')].map(c => c.dataset.id)")
+    assert shown == harbour[:24]  # gallery_view.FIRST_PAGE, newest first, only the search's matches
+    expect(first.locator("mark")).to_have_text("harbour")
+    assert layer.get_attribute("aria-hidden") == "true"
+    assert page.evaluate("() => getComputedStyle(document.getElementById('gallery-early')).pointerEvents") == "none"
+    grid, over = (page.locator(sel).bounding_box() for sel in ("#gallery-window .gallery-grid", "#gallery-early"))
+    assert (round(over["x"]), round(over["y"]), round(over["width"])) == \
+        (round(grid["x"]), round(grid["y"]), round(grid["width"]))  # exactly where the cards will be
+    expect(page.locator("#gallery-count")).to_have_text("Loading…")
+    assert held  # the page did try its websocket: it was the JSON that drew the cards
+
+    page.route_web_socket(re.compile(r"/_event"), lambda ws: ws.connect_to_server())  # the newer route wins
+    page.reload()
+    count_is(page, 30)
+    expect(page.locator("#gallery-early")).to_have_count(0)
+    expect(card(page, harbour[0]).locator(".gallery-open")).to_be_enabled()
+    expect(page.locator(".gallery-item")).to_have_count(24)

@@ -3,6 +3,7 @@ previews in the progress bar, and a content refusal shown as a clear message wit
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -46,6 +47,12 @@ def test_openai_chat_streams_previews_and_shows_refusals(browser: Browser, opena
         expect(reply.locator("img.job-preview")).to_be_visible(timeout=30_000)  # a streamed partial image
         page.screenshot(path=screenshots_dir / "openai-preview-desktop.png")
         expect(reply.locator(".job-done img.generated-image")).to_be_visible(timeout=60_000)
+        # The estimate before the next request, and what this image actually cost (the fake's usage tokens).
+        expect(page.locator("#cost-estimate")).to_contain_text("Next image: ≈ $")
+        expect(page.locator("#cost-estimate")).to_contain_text("gpt-image-2 · 1024×1024")
+        cost = reply.locator(".image-cost")
+        expect(cost).to_have_text(re.compile(r" · cost \$0\.\d+"))
+        assert float(cost.inner_text().split("$")[1]) > 0
         chat_request = fake.chat_requests()[-1]
         assert chat_request.params["stream"] is True
 
@@ -56,4 +63,35 @@ def test_openai_chat_streams_previews_and_shows_refusals(browser: Browser, opena
         expect(failed.locator(".retry-button")).to_be_visible()
         page.screenshot(path=screenshots_dir / "openai-refusal-desktop.png")
     finally:
+        ctx.close()
+
+
+def test_admin_page_warns_of_a_model_shutdown_the_api_announces(browser: Browser, openai_app: str, fake):
+    """/v1/models (the fake, as the real API can) announces a shutdown date for the configured image model: the
+    admin page names the setting, the date and what to set instead."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from imagechat.db import session_scope
+    from imagechat.models import User
+
+    day = datetime.now(UTC).date() + timedelta(days=30)
+    fake.model_shutdowns = {"gpt-image-2": day}
+    ctx = browser.new_context(base_url=openai_app)
+    try:
+        page = ctx.new_page()
+        name = sign_up(page)
+        with session_scope() as s:
+            s.execute(sa.update(User).where(User.username == name).values(is_admin=True))
+        warning = page.locator("#admin-shutdowns")
+        for _ in range(20):  # /v1/models is read in the background (never while a page waits): look again
+            page.goto("/admin")
+            expect(page.locator("#admin-global-spent")).to_be_visible()
+            if warning.count():
+                break
+            page.wait_for_timeout(500)
+        expect(warning).to_contain_text(f"OPENAI_IMAGE_MODEL=gpt-image-2 shuts down on {day:%Y-%m-%d} (in 30 days)")
+    finally:
+        fake.model_shutdowns = {}
         ctx.close()

@@ -69,7 +69,8 @@ def preview(final: Image.Image, k: int, total: int) -> Image.Image:
 
 def edit(sources: list[Image.Image], prompt: str, width: int, height: int, mask: Image.Image | None) -> Image.Image:
     """A visible edit: the first source cover-fitted, posterised, tinted and outlined; extra sources
-    as inset thumbnails; with a mask, only its fully transparent area changes (the API's rule)."""
+    as inset thumbnails; with a mask, only its fully transparent area changes (the API's rule): every other
+    pixel is the source's, exactly (when the output has the source's size), caption included."""
     base = ImageOps.fit(sources[0].convert("RGB"), (width, height), Image.Resampling.LANCZOS)
     h = _rng_bytes(prompt)
     tinted = ImageOps.colorize(ImageOps.grayscale(ImageOps.posterize(base, 3)), black=(20, 10, 40), white=_colour(h, 0))
@@ -78,11 +79,11 @@ def edit(sources: list[Image.Image], prompt: str, width: int, height: int, mask:
     for i, extra in enumerate(sources[1:5]):
         thumb = ImageOps.fit(extra.convert("RGB"), (width // 5, height // 5))
         edited.paste(thumb, (width - (i + 1) * (width // 5 + 8), 8))
+    _caption(edited, "edit: " + prompt)
     if mask is not None:
         alpha = mask.convert("RGBA").getchannel("A").resize((width, height))
         keep = alpha.point(lambda v: 0 if v == 0 else 255)  # transparent -> edit, else keep original
         edited = Image.composite(base, edited, keep)
-    _caption(edited, "edit: " + prompt)
     return edited
 
 

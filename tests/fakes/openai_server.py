@@ -18,6 +18,13 @@ running e2e app can trigger them:
   (S seconds before the answer and between stream events).
 - latency_s before every answer, event_delay_s between stream events.
 
+Models follow imagechat's table (imagechat/core/providers/image_models.py): each model takes exactly its
+sizes and qualities (400 with OpenAI's error body otherwise), usage is priced consistently with the table,
+and a model past its shutdown date answers 404 model_not_found, judged on `fake.today` (None: today, UTC).
+`GET /v1/models` and `GET /v1/models/{id}` list the models still served, each with its `shutdown_date`
+(YYYY-MM-DD or null, as the real API); `fake.model_shutdowns = {"gpt-image-2": date(...)}` overrides a
+date (None removes one), and `fake.models_fault = "500"` (any fault spec) makes the listing fail.
+
 Chat: `POST /v1/chat/completions` (tests/fakes/fake_chat.py) answers what the test scripted:
 `fake.script_chat(text="Sure! ", tool=("create_image", {"prompt": "a cat"}))`, one entry per HTTP
 request (`fault="500"` scripts an error instead); with nothing scripted it answers a short text.
@@ -44,27 +51,30 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from imagechat.core.providers import image_models
+from imagechat.core.providers.openai_pricing import chat_shutdown
 from tests.fakes import fake_chat, fake_images
 from tests.fakes.asgi_h11 import H11Server
 
-MODELS = {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "chatgpt-image-latest"}
-FLEXIBLE_SIZE_MODELS = {"gpt-image-2"}  # any WxH in multiples of 16, aspect 1:3..3:1
-SHUT_DOWN_MODELS = {"dall-e-2", "dall-e-3"}
-STANDARD_SIZES = ("1024x1024", "1024x1536", "1536x1024")
-QUALITIES = ("low", "medium", "high", "auto")
+STANDARD_SIZES = tuple(f"{w}x{h}" for w, h in image_models.STANDARD_SIZES)
 FORMATS = ("png", "jpeg", "webp")
-BASE_OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160}  # per 1024x1024 image; scaled by area
+DEFAULT_MODEL = image_models.DEFAULT_MODEL  # what a request without "model" gets
+# `created` of the models /v1/models lists (their release days; the rest get the table's check date).
+RELEASED = {"gpt-image-1": date(2025, 4, 23), "gpt-image-1-mini": date(2025, 10, 6),
+            "gpt-image-1.5": date(2025, 12, 16), "gpt-image-2": date(2026, 4, 21),
+            "gpt-image-2.5-flare": date(2026, 9, 8), "gpt-image-2.5-sunburst": date(2026, 9, 8)}
 INPUT_IMAGE_TOKENS = {"low": 323, "high": 2000}  # per input image, by input_fidelity (approximation)
 GENERATE_FIELDS = {"model", "prompt", "n", "size", "quality", "output_format", "output_compression", "background",
                    "moderation", "user", "safety_identifier", "stream", "partial_images"}
 EDIT_FIELDS = (GENERATE_FIELDS - {"moderation"}) | {"input_fidelity"}
-MAX_IMAGES, MAX_IMAGE_BYTES = 16, 50 * 1024 * 1024
+MAX_IMAGES, MAX_IMAGE_BYTES, MAX_MASK_BYTES = 16, 50 * 1024 * 1024, 4 * 1024 * 1024
 
 
 @dataclass
@@ -148,7 +158,8 @@ _KEYWORD = re.compile(r"\[(refuse|fail|slow)(?::([^\]]*))?\]")
 
 class FakeOpenAI:
     def __init__(self, *, api_keys: set[str] | None = None, latency_s: float = 0.0, event_delay_s: float = 0.0,
-                 default_fault: str | None = None, port: int = 0, chat_delay_s: float = 0.0):
+                 default_fault: str | None = None, port: int = 0, chat_delay_s: float = 0.0,
+                 today: date | None = None):
         self.api_keys = api_keys  # None: any non-empty bearer token is accepted
         self.chat_delay_s = chat_delay_s
         self.chat_default_fault: Fault | None = None
@@ -158,7 +169,11 @@ class FakeOpenAI:
         self._defaults = (latency_s, event_delay_s, default_fault)
         self._chat_defaults = (chat_delay_s, None)
         self.default_fault = parse_fault(default_fault) if default_fault else None
-        self.shut_down_models = set(SHUT_DOWN_MODELS)
+        self.today = today  # the day model shutdowns are judged on; None: the real (UTC) date
+        self._today_default = today
+        self.model_shutdowns: dict[str, date | None] = {}  # overrides of the table's shutdown dates
+        self.shut_down_models: set[str] = set()  # answered 404 whatever the date
+        self.models_fault: str | None = None  # a fault spec for GET /v1/models
         self._lock = threading.Lock()
         self._script: list[Fault] = []
         self._log: list[RecordedRequest] = []
@@ -213,6 +228,44 @@ class FakeOpenAI:
         self.latency_s, self.event_delay_s, fault = self._defaults
         self.set_default_fault(fault)
         self.chat_delay_s, self.chat_default_fault = self._chat_defaults
+        self.today = self._today_default
+        self.model_shutdowns = {}
+        self.shut_down_models = set()
+        self.models_fault = None
+
+    # ---- models and their lifecycle (the table, plus this fake's overrides) ----
+    def current_day(self) -> date:
+        return self.today or datetime.now(UTC).date()
+
+    def shutdown_date(self, name: str) -> date | None:
+        row = image_models.lookup(name)
+        family = row.name if row else name
+        for key in (name, family):
+            if key in self.model_shutdowns:
+                return self.model_shutdowns[key]
+        return row.shutdown if row else chat_shutdown(name)
+
+    def served(self, name: str) -> bool:
+        """Whether requests naming this image model work (a table model not yet shut down)."""
+        if image_models.lookup(name) is None or name in self.shut_down_models:
+            return False
+        shutdown = self.shutdown_date(name)
+        return shutdown is None or self.current_day() < shutdown
+
+    def listed_models(self) -> list[dict]:
+        """The /v1/models objects: every image and chat model still served, with its shutdown date."""
+        day = self.current_day()
+        names = [m for m in image_models.IMAGE_MODELS if self.served(m)]
+        names += sorted(m for m in self.chat_models
+                        if (when := self.shutdown_date(m)) is None or day < when)
+        out = []
+        for name in names:
+            released = RELEASED.get(name, image_models.CHECKED)
+            created = int(datetime(released.year, released.month, released.day, tzinfo=UTC).timestamp())
+            shutdown = self.shutdown_date(name)
+            out.append({"id": name, "object": "model", "created": created, "owned_by": "system",
+                        "shutdown_date": shutdown.isoformat() if shutdown else None})
+        return out
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -282,6 +335,9 @@ class FakeOpenAI:
         elif method == "POST" and path == "/v1/chat/completions":
             await self._chat(request, send)
             return
+        elif method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
+            await self._models(request, send, path[len("/v1/models/"):] if path != "/v1/models" else None)
+            return
         else:
             response = ApiError(404, f"Invalid URL ({method} {path})").response()
         await response(scope, receive, send)
@@ -311,6 +367,15 @@ class FakeOpenAI:
                 self.chat_delay_s = float(body.get("chat_delay_s", self.chat_delay_s))
                 if "chat_default_fault" in body:
                     self.set_chat_default_fault(body["chat_default_fault"])
+                if "today" in body:
+                    self.today = date.fromisoformat(body["today"]) if body["today"] else None
+                if "model_shutdowns" in body:
+                    self.model_shutdowns = {k: date.fromisoformat(v) if v else None
+                                            for k, v in body["model_shutdowns"].items()}
+                if "models_fault" in body:
+                    if body["models_fault"]:
+                        parse_fault(body["models_fault"])
+                    self.models_fault = body["models_fault"] or None
             else:
                 return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
         except ValueError as exc:
@@ -336,7 +401,7 @@ class FakeOpenAI:
             stream_fault = await self._apply_fault(fault, send, rec, bool(params.get("stream")))
             if stream_fault == "done":
                 return
-            job = _validate(params, edit, sources, mask, self.shut_down_models)
+            job = _validate(params, edit, sources, mask, self)
             for m in _KEYWORD.finditer(prompt):
                 if m.group(1) == "refuse":
                     raise ApiError(400, "Your request was rejected as a result of our safety system. "
@@ -350,6 +415,35 @@ class FakeOpenAI:
         event_delay = max(self.event_delay_s, self._prompt_delay(prompt))
         rec.status = 200
         await _answer(send, job, prompt, sources, mask, edit, event_delay, stream_fault)
+
+    async def _models(self, request: Request, send, model_id: str | None) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        with self._lock:
+            rec = RecordedRequest(len(self._log), request.method, request.url.path, time.monotonic(), headers,
+                                  retry_count=int(headers.get("x-stainless-retry-count", "0") or 0))
+            self._log.append(rec)
+        try:
+            self._check_auth(headers.get("authorization", ""))
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            fault = parse_fault(self.models_fault) if self.models_fault else None
+            rec.fault = fault.spec if fault else None
+            if await self._apply_fault(fault, send, rec, False) == "done":
+                return
+            listed = self.listed_models()
+            if model_id is None:
+                body: dict = {"object": "list", "data": listed}
+            else:
+                body = next((m for m in listed if m["id"] == model_id), None)
+                if body is None:
+                    raise ApiError(404, f"The model '{model_id}' does not exist", param="model",
+                                   code="model_not_found")
+        except ApiError as err:
+            rec.status = err.status
+            await err.response()(request.scope, request.receive, send)
+            return
+        rec.status = 200
+        await _send_raw(send, 200, json.dumps(body).encode(), "application/json")
 
     async def _chat(self, request: Request, send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
@@ -531,15 +625,19 @@ class _Job:
     input_fidelity: str
 
 
-def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
+def _validate(p: dict, edit: bool, sources, mask, fake: FakeOpenAI) -> _Job:
     allowed = EDIT_FIELDS if edit else GENERATE_FIELDS
     for key in p:
         if key not in allowed:
             raise ApiError(400, f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
-    model = p.get("model") or "gpt-image-1"
-    if model in shut_down or model not in MODELS:
+    model = p.get("model") or DEFAULT_MODEL
+    row = image_models.lookup(model) if isinstance(model, str) else None
+    if row is None:
         raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
                        code="model_not_found")
+    if not fake.served(model):
+        raise ApiError(404, f"The model `{model}` has been deprecated. Learn more: "
+                            "https://platform.openai.com/docs/deprecations", code="model_not_found")
     prompt = p.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ApiError(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
@@ -552,7 +650,7 @@ def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
         raise ApiError(400, f"Invalid 'n': integer {which}"
                             " value. Expected a value between 1 and 10.", param="n",
                        code="integer_below_min_value" if isinstance(n, int) and n < 1 else "integer_above_max_value")
-    quality = _choice(p, "quality", QUALITIES, "auto")
+    quality = _choice(p, "quality", row.qualities, "auto")
     fmt = _choice(p, "output_format", FORMATS, "png")
     background = _choice(p, "background", ("transparent", "opaque", "auto"), "auto")
     _choice(p, "moderation", ("low", "auto"), "auto")
@@ -578,8 +676,14 @@ def _validate(p: dict, edit: bool, sources, mask, shut_down: set[str]) -> _Job:
             source_size = source_size or _image_size(data, "image")
             if len(data) > MAX_IMAGE_BYTES:
                 raise ApiError(400, "Invalid 'image': file too large (max 50MB).", param="image")
-        if mask is not None:
+        if mask is not None:  # the API's rules: a PNG under 4 MB with an alpha channel, the first image's size
+            if len(mask) > MAX_MASK_BYTES:
+                raise ApiError(400, "Invalid 'mask': file too large (max 4MB).", param="mask",
+                               code="invalid_image_format")
             mask_img = _open(mask, "mask")
+            if mask_img.format != "PNG":
+                raise ApiError(400, "Invalid 'mask': the mask must be a PNG image.", param="mask",
+                               code="invalid_image_format")
             if mask_img.size != source_size or "A" not in mask_img.getbands():
                 raise ApiError(400, "Invalid mask image format - mask size does not match image size "
                                     "or it has no alpha channel.", param="mask", code="invalid_image_format")
@@ -598,6 +702,7 @@ def _choice(p: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
 
 
 def _size(size: str, model: str, source: tuple[int, int] | None) -> tuple[int, int]:
+    """The API's size rule, written out here from the table's numbers (not by calling its accepts())."""
     if size == "auto":
         if source is None:
             return 1024, 1024
@@ -608,13 +713,16 @@ def _size(size: str, model: str, source: tuple[int, int] | None) -> tuple[int, i
         w, h = size.split("x")
         return int(w), int(h)
     match = re.fullmatch(r"(\d+)x(\d+)", str(size))
-    if model in FLEXIBLE_SIZE_MODELS and match:
+    rule = image_models.model_for(model).sizes
+    if rule.flexible and match:
         w, h = int(match[1]), int(match[2])
-        if (w % 16 == 0 and h % 16 == 0 and 1 / 3 <= w / h <= 3 and max(w, h) <= 3840
-                and 655_360 <= w * h <= 8_294_400):
+        if (w > 0 and h > 0 and w % rule.step == 0 and h % rule.step == 0
+                and 1 / rule.max_aspect <= w / h <= rule.max_aspect and max(w, h) <= rule.max_edge
+                and rule.min_pixels <= w * h <= rule.max_pixels):
             return w, h
-        raise ApiError(400, f"Invalid size '{size}': width and height must be multiples of 16, aspect ratio "
-                            "between 1:3 and 3:1, at most 3840 per edge and 655360..8294400 pixels.",
+        raise ApiError(400, f"Invalid size '{size}': width and height must be multiples of {rule.step}, aspect "
+                            f"ratio between 1:{rule.max_aspect:g} and {rule.max_aspect:g}:1, at most "
+                            f"{rule.max_edge} per edge and {rule.min_pixels}..{rule.max_pixels} pixels.",
                        param="size", code="invalid_value")
     raise ApiError(400, f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', "
                         "'1536x1024', and 'auto'.", param="size", code="invalid_value")
@@ -641,8 +749,8 @@ def _image_size(data: bytes, param: str) -> tuple[int, int]:
 def _usage(job: _Job, prompt: str, n_images: int, n_inputs: int) -> dict:
     text = max(1, math.ceil(len(prompt) / 4))
     image_in = n_inputs * INPUT_IMAGE_TOKENS[job.input_fidelity]
-    per_image = BASE_OUTPUT_TOKENS["medium" if job.quality == "auto" else job.quality]
-    out = round(per_image * job.width * job.height / (1024 * 1024)) * n_images
+    quality = "medium" if job.quality == "auto" else job.quality  # what this fake reports auto as
+    out = image_models.expected_output_tokens(job.model, quality, job.width, job.height) * n_images
     return {"input_tokens": text + image_in, "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
             "output_tokens": out, "total_tokens": text + image_in + out,
             "output_tokens_details": {"image_tokens": out, "text_tokens": 0}}

@@ -96,13 +96,15 @@ def asked_count(case: IntentCase) -> int:
 def tool_call_for(case: IntentCase) -> tuple[str, dict]:
     """The tool call a correct model makes for the row's expected intent."""
     size = f"{case.size[0]}x{case.size[1]}"
+    quality = {"quality": case.quality} if case.quality != "auto" else {}
     if case.expect == "generate":
-        return "create_image", {"prompt": case.prompt, "style": case.style, "size": size, "n": asked_count(case)}
+        return "create_image", {"prompt": case.prompt, "style": case.style, "size": size, "n": asked_count(case),
+                                **quality}
     if case.expect == "variations":
-        return "edit_image", {"style": case.style, "size": size, "variations": asked_count(case)}
+        return "edit_image", {"style": case.style, "size": size, "variations": asked_count(case), **quality}
     last = case.ctx["last_prompt"]
     instruction = case.prompt[len(last):].lstrip(", ") if case.prompt.startswith(last) else case.prompt
-    return "edit_image", {"instruction": instruction, "style": case.style, "size": size}
+    return "edit_image", {"instruction": instruction, "style": case.style, "size": size, **quality}
 
 
 async def _final(job_id):

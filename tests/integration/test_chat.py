@@ -123,9 +123,47 @@ def test_failures_become_chat_messages_and_retry_works(owner, monkeypatch):
     assert conversations.messages(owner, conv.id)[-1].images[0].prompt == "a dog"
 
 
+def test_retry_finds_the_request_however_far_back_it_is(owner):
+    from imagechat.models import Role
+
+    conv = conversations.create(owner)
+    conversations.add_message(owner, conv.id, Role.USER, "draw a red kite")
+    refused = conversations.add_message(owner, conv.id, Role.ASSISTANT, "Busy; try again.", error_code="busy")
+    for k in range(260):  # more than any page of the conversation
+        conversations.add_message(owner, conv.id, Role.USER if k % 2 else Role.ASSISTANT, f"chat {k}")
+    retried = asyncio.run(chat.retry(owner, refused.id, conv.id))
+    assert retried.job_id is not None and finish(retried.job_id).status == "succeeded"
+    assert conversations.messages(owner, conv.id)[-1].images[0].prompt == "a red kite"
+    other = conversations.create(owner)
+    with pytest.raises(InvalidRequest):  # a message of another conversation is not found here
+        asyncio.run(chat.retry(owner, refused.id, other.id))
+
+
 def test_no_worker_running_is_said_in_the_reply(make_user, private_namespace):
     owner = make_user()
     private_namespace()  # a queue nobody consumes
     conv = conversations.create(owner)
     turn = _say(owner, conv.id, "draw a cat")
     assert turn.job_id is not None and chat.NO_WORKER in turn.reply
+
+
+def test_continue_from_one_image_of_a_batch(owner, make_user):
+    conv = conversations.create(owner)
+    batch = _say(owner, conv.id, "draw 3 images of a lighthouse on a cliff")
+    assert finish(batch.job_id).status == "succeeded"
+    images = conversations.messages(owner, conv.id)[-1].images
+    assert len(images) == 3 and len({i.seed for i in images}) == 3 and all(i.seed is not None for i in images)
+    chosen = images[1]
+    turn = chat.continue_from(owner, conv.id, uuid.UUID(chosen.id))
+    assert f"image 2 of that batch (seed {chosen.seed})" in turn.reply
+    change = _say(owner, conv.id, "make it watercolor")
+    assert finish(change.job_id).status == "succeeded"
+    assert conversations.messages(owner, conv.id)[-1].before.id == chosen.id  # the chosen one, not the newest
+    again = _say(owner, conv.id, "make it wider")  # after a new image, changes follow the newest again
+    finish(again.job_id)
+    assert conversations.messages(owner, conv.id)[-1].before.parent_id == chosen.id
+    stranger = make_user()
+    with pytest.raises(NotFound):
+        chat.continue_from(stranger, conv.id, uuid.UUID(chosen.id))
+    with pytest.raises(NotFound):
+        chat.continue_from(owner, conversations.create(owner).id, uuid.UUID(chosen.id))  # not in that one

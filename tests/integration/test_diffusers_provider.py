@@ -135,6 +135,48 @@ async def test_edit_starts_from_the_source_image(provider):
     assert provider.capabilities.edits and provider.capabilities.previews
 
 
+async def test_a_mask_keeps_every_unpainted_pixel_and_repaints_the_painted_area(provider):
+    rng = np.random.default_rng(3)
+    src = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))  # detail everywhere, as a photo
+    buf = io.BytesIO()
+    src.save(buf, format="PNG")
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (8, 8, 40, 40))  # paint a square: change only there
+    soft = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    soft.paste((0, 0, 0, 128), (8, 8, 40, 40))  # half transparent: a blend of both
+    out = []
+    for m in (mask, soft):
+        mbuf = io.BytesIO()
+        m.save(mbuf, format="PNG")
+        result, _ = await make(provider, seed=4, source_image=buf.getvalue(), mask=mbuf.getvalue())
+        out.append(pixels(result.images[0].data))
+    before = np.asarray(src, dtype=np.int16)
+    keep = np.ones((64, 64), bool)
+    keep[8:40, 8:40] = False
+    for after in out:
+        assert np.array_equal(after[keep], before[keep])  # not one unpainted pixel moves
+    hard_change = np.abs(out[0][~keep] - before[~keep]).mean()
+    soft_change = np.abs(out[1][~keep] - before[~keep]).mean()
+    assert hard_change > 20 and 0.3 * hard_change < soft_change < 0.7 * hard_change
+    # The same edit without a mask changes the whole picture.
+    whole, _ = await make(provider, seed=4, source_image=buf.getvalue())
+    assert np.abs(pixels(whole.images[0].data)[keep] - before[keep]).mean() > 20
+
+
+@pytest.mark.parametrize("mask", [b"not a png", "rgb"])
+async def test_an_unreadable_or_opaque_mask_is_refused(provider, mask):
+    if mask == "rgb":
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64)).save(buf, format="PNG")
+        mask = buf.getvalue()
+    src = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(src, format="PNG")
+    with pytest.raises(InvalidRequest, match="painted area"):
+        await make(provider, source_image=src.getvalue(), mask=mask)
+    with pytest.raises(InvalidRequest, match="needs the image"):
+        await make(provider, mask=mask)
+
+
 async def test_a_failing_progress_callback_stops_the_job(provider):
     async def boom(update: Progress) -> None:
         raise RuntimeError("subscriber gone")

@@ -508,3 +508,54 @@ def test_seeded_message_link_belongs_to_the_owner(make_user):
         s.flush()
         s.add(Message(conversation_id=conversation.id, owner_id=other, role=Role.ASSISTANT, content="x", job_id=job))
     assert gallery.detail(owner, image).message_id is None
+
+
+# ---- the first page as JSON (api/gallery.py): what the page draws before its websocket is up
+
+
+@pytest.fixture(scope="module")
+def first_page_client():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from imagechat.api.gallery import routes
+
+    with TestClient(Starlette(routes=routes)) as c:
+        yield c
+
+
+def _cookies(user_id: int) -> dict[str, str]:
+    from imagechat.core.auth import SESSION_COOKIE, start_session
+
+    return {SESSION_COOKIE: start_session(user_id)[1]}
+
+
+def test_first_page_route_sends_the_states_first_page_of_your_images_only(make_user, first_page_client):
+    from imagechat.core.gallery_view import FIRST_PAGE
+
+    owner, other = make_user(), make_user()
+    mine = [add(owner, f"harbour at dawn {i}", tags=("sea",) if i % 2 else ()) for i in range(FIRST_PAGE + 3)]
+    add(other, "harbour at dawn, not yours")
+    r = first_page_client.get("/api/gallery/first", cookies=_cookies(owner))
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-store"
+    cards = r.json()["cards"]
+    assert [c["id"] for c in cards] == [str(i) for i in reversed(mine)][:FIRST_PAGE]
+    first = cards[0]
+    assert first["thumb"] == f"/api/images/{first['id']}/thumb.webp"
+    assert (first["width"], first["height"], first["style"]) == (256, 256, "watercolor")
+    assert first["segments"] == []  # no search: the prompt as it is
+    # The page's own query applies, validated the same way; the open image (?image=) does not filter.
+    r = first_page_client.get("/api/gallery/first?q=harb&tag=sea&sort=oldest&image=x&style=%3Cscript%3E",
+                              cookies=_cookies(owner))
+    cards = r.json()["cards"]
+    assert [c["id"] for c in cards] == [str(i) for i in mine[1::2]][:FIRST_PAGE]
+    assert {"text": "harbour", "hit": True} in cards[0]["segments"]
+
+
+def test_first_page_route_needs_a_session(make_user, first_page_client):
+    owner = make_user()
+    add(owner)
+    for cookies in ({}, {"imagechat_session": "forged"}):
+        first_page_client.cookies.clear()
+        r = first_page_client.get("/api/gallery/first", cookies=cookies)
+        assert r.status_code == 401 and "cards" not in r.json()

@@ -70,6 +70,7 @@ def pages(tmp_path_factory, reflex_config):
     (client_dir / "assets").mkdir(parents=True)
     (client_dir / "index.html").write_text(PAGE)
     (client_dir / "assets" / "app.js").write_text("console.log('app')")
+    (client_dir / "assets" / "_gallery_._index-HDDIWCAg.js").write_text("console.log('hashed')")
     mp = pytest.MonkeyPatch()
     mp.setenv("REFLEX_WEB_WORKDIR", str(web))
     yield client_dir
@@ -116,6 +117,15 @@ def test_cors_origins_are_configurable_and_never_a_wildcard(monkeypatch):
         monkeypatch.setenv("CORS_ALLOWED_ORIGINS", bad)
         with pytest.raises(ValidationError):
             Settings()
+
+
+def test_only_the_builds_hashed_files_are_cached_for_good(client):
+    hashed = client.get("/assets/_gallery_._index-HDDIWCAg.js")
+    assert hashed.status_code == 200 and hashed.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in client.get("/assets/app.js").headers.get("cache-control", "")  # no hash in the name
+    assert "immutable" not in client.get("/").headers.get("cache-control", "")  # pages change with each build
+    assert client.get("/assets/missing-HDDIWCAg.js").status_code == 404
+    assert "immutable" not in client.get("/assets/missing-HDDIWCAg.js").headers.get("cache-control", "")
 
 
 @pytest.mark.parametrize("path,status", [

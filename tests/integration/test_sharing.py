@@ -184,10 +184,12 @@ def test_page_shows_image_and_counts_views(client, two_users):
     assert "sunset over hills" in r.text and "Shared from imagechat" in r.text
     assert f"/s/{link.token}/images/{image_id}/full" in r.text
     assert f"/s/{link.token}/images/{image_id}/download" in r.text
-    client.get(link.url)
+    client.get(link.url)  # the same viewer again within the hour: not another view
     client.head(link.url)  # a HEAD is not a view
     after = sharing.list_links(owner)[0]
-    assert after.views == 2 and after.last_viewed_at is not None
+    assert after.views == 1 and after.last_viewed_at is not None
+    assert sharing.first_view(link.token, "203.0.113.9") and not sharing.first_view(link.token, "203.0.113.9")
+    assert sharing.first_view(link.token, "203.0.113.10")  # another viewer counts
 
 
 def test_views_are_counted_atomically(two_users):
@@ -254,6 +256,19 @@ def test_revoked_and_expired_links_answer_404_at_once(client, two_users):
     assert client.get(f"{expiring.url}/images/{image_id}/thumb.webp").status_code == 404
     views = {v.id: v.views for v in sharing.list_links(owner)}
     assert views == {link.id: 1, expiring.id: 1}  # refused requests are not views
+
+
+def test_share_routes_are_rate_limited_per_address(client, two_users, private_namespace):
+    private_namespace(share_limit_per_address="3/minute")
+    owner, _ = two_users
+    image_id = _store(owner)
+    link = sharing.create_link(owner, image_id=image_id)
+    paths = [link.url, f"{link.url}/images/{image_id}/thumb.webp", f"/s/{'x' * 43}"]
+    assert [client.get(p).status_code for p in paths] == [200, 200, 404]  # guesses count too
+    for path in paths:
+        r = client.get(path)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "Too many requests for shared links" in r.text and r.headers["cache-control"] == "no-store"
 
 
 def test_a_deleted_image_is_no_longer_shared(client, two_users):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -28,22 +29,27 @@ def post(fake, body, headers=AUTH, path="/images/generations"):
 
 
 def test_missing_bearer_token_is_401_with_openai_error_body(fake):
-    r = post(fake, {"model": "gpt-image-1", "prompt": "p"}, headers={})
+    r = post(fake, {"model": "gpt-image-2", "prompt": "p"}, headers={})
     assert r.status_code == 401
     assert set(r.json()["error"]) == {"message", "type", "param", "code"}
     basic = {"Authorization": "Basic abc"}
-    assert post(fake, {"model": "gpt-image-1", "prompt": "p"}, headers=basic).status_code == 401
+    assert post(fake, {"model": "gpt-image-2", "prompt": "p"}, headers=basic).status_code == 401
 
 
 @pytest.mark.parametrize("body,status,param,code", [
     ({"model": "dall-e-3", "prompt": "p"}, 404, None, "model_not_found"),
-    ({"model": "gpt-image-1", "prompt": "p", "n": 11}, 400, "n", "integer_above_max_value"),
-    ({"model": "gpt-image-1", "prompt": "p", "size": "1792x1024"}, 400, "size", "invalid_value"),
+    ({"model": "gpt-image-1", "prompt": "p"}, 404, None, "model_not_found"),  # shut down on 2026-10-23
+    ({"model": "gpt-image-3", "prompt": "p"}, 404, None, "model_not_found"),
+    ({"model": "gpt-image-2", "prompt": "p", "n": 11}, 400, "n", "integer_above_max_value"),
+    ({"model": "gpt-image-2.6-flare", "prompt": "p", "size": "1792x1024"}, 400, "size", "invalid_value"),
     ({"model": "gpt-image-2", "prompt": "p", "size": "1000x1000"}, 400, "size", "invalid_value"),
-    ({"model": "gpt-image-1", "prompt": "p", "response_format": "url"}, 400, "response_format", "unknown_parameter"),
-    ({"model": "gpt-image-1", "prompt": " "}, 400, "prompt", "missing_required_parameter"),
+    ({"model": "gpt-image-2", "prompt": "p", "size": "3840x2176"}, 400, "size", "invalid_value"),
+    ({"model": "gpt-image-2", "prompt": "p", "quality": "xhigh"}, 400, "quality", "invalid_value"),
+    ({"model": "gpt-image-2", "prompt": "p", "response_format": "url"}, 400, "response_format", "unknown_parameter"),
+    ({"model": "gpt-image-2", "prompt": " "}, 400, "prompt", "missing_required_parameter"),
 ])
 def test_validation_errors(fake, body, status, param, code):
+    fake.today = date(2026, 12, 7)
     r = post(fake, body)
     assert r.status_code == status
     err = r.json()["error"]
@@ -61,19 +67,19 @@ def test_generation_body_shape_and_image(fake):
 
 
 def test_prompts_draw_different_pictures(fake):
-    a = post(fake, {"model": "gpt-image-1", "prompt": "a cat"}).json()["data"][0]["b64_json"]
-    b = post(fake, {"model": "gpt-image-1", "prompt": "a dog"}).json()["data"][0]["b64_json"]
+    a = post(fake, {"model": "gpt-image-2", "prompt": "a cat"}).json()["data"][0]["b64_json"]
+    b = post(fake, {"model": "gpt-image-2", "prompt": "a dog"}).json()["data"][0]["b64_json"]
     assert a != b
 
 
 def test_prompt_keyword_fails_first_k_requests_only(fake):
-    body = {"model": "gpt-image-1", "prompt": "sun [fail:500*2]"}
+    body = {"model": "gpt-image-2", "prompt": "sun [fail:500*2]"}
     assert [post(fake, body).status_code for _ in range(3)] == [500, 500, 200]
 
 
 def test_rate_limit_headers(fake):
     fake.script("429:retry_after=3")
-    r = post(fake, {"model": "gpt-image-1", "prompt": "p"})
+    r = post(fake, {"model": "gpt-image-2", "prompt": "p"})
     assert r.status_code == 429 and r.headers["retry-after"] == "3"
     assert r.headers["x-ratelimit-remaining-requests"] == "0"
     assert r.json()["error"]["code"] == "rate_limit_exceeded"
@@ -88,11 +94,39 @@ def test_edit_with_mask_changes_only_the_transparent_area(fake):
     with openai.OpenAI(api_key="sk-x", base_url=fake.base_url, max_retries=0) as client:
         r = client.images.edit(image=("s.png", src.getvalue(), "image/png"),
                                mask=("m.png", mask.getvalue(), "image/png"),
-                               prompt="blue", model="gpt-image-1", size="1024x1024")
+                               prompt="blue", model="gpt-image-2", size="1024x1024")
     out = Image.open(io.BytesIO(base64.b64decode(r.data[0].b64_json))).convert("RGB")
     assert out.getpixel((800, 300)) == (200, 40, 40)
     assert out.getpixel((200, 300)) != (200, 40, 40)
+    # Every kept pixel is the source's, the caption band included: a test can check a mask's effect exactly.
+    assert out.crop((512, 0, 1024, 1024)).getcolors() == [(512 * 1024, (200, 40, 40))]
+    assert len(out.crop((0, 0, 512, 1024)).getcolors(1 << 20)) > 2  # the painted half is redrawn
     assert [f["field"] for f in fake.requests[-1].files] == ["image", "mask"]
+
+
+def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mask, message", [
+    (lambda: _png(Image.new("RGB", (256, 256)), "JPEG"), "must be a PNG"),
+    (lambda: _png(Image.new("RGBA", (256, 256)), "WEBP"), "must be a PNG"),
+    (lambda: _png(Image.new("RGB", (256, 256))), "no alpha channel"),
+    (lambda: _png(Image.new("RGBA", (128, 256))), "mask size does not match image size"),
+    (lambda: _png(Image.frombytes("RGBA", (1100, 1100), os.urandom(1100 * 1100 * 4))), "file too large"),
+    (lambda: b"\x89PNG\r\n\x1a\n broken", "unsupported image"),
+])
+def test_a_mask_the_api_would_refuse_is_a_400_with_openais_error_body(fake, mask, message):
+    files = {"image": ("s.png", _png(Image.new("RGB", (256, 256))), "image/png"),
+             "mask": ("m.png", mask(), "image/png")}
+    r = httpx.post(fake.base_url + "/images/edits", headers=AUTH, files=files,
+                   data={"model": "gpt-image-2", "prompt": "a boat"}, timeout=30)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["param"] == "mask"
+    assert message in error["message"] and error["type"] == "invalid_request_error"
 
 
 def test_standalone_process_with_admin_api(tmp_path):
@@ -109,7 +143,7 @@ def test_standalone_process_with_admin_api(tmp_path):
         assert proc.stdout.readline().strip() == f"FAKE_OPENAI_BASE_URL={base}/v1"
         assert httpx.post(base + "/_fake/script", json={"faults": ["500"]}).json() == {"ok": True}
         with openai.OpenAI(api_key="sk-standalone", base_url=base + "/v1", max_retries=1) as client:
-            assert client.images.generate(model="gpt-image-1", prompt="p", quality="low").data[0].b64_json
+            assert client.images.generate(model="gpt-image-2", prompt="p", quality="low").data[0].b64_json
         log = httpx.get(base + "/_fake/requests").json()["requests"]
         assert [r["status"] for r in log] == [500, 200]
         assert all(r["headers"]["authorization"] == "Bearer ***" for r in log)

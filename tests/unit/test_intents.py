@@ -41,8 +41,8 @@ def test_case_table(case):
         return
     assert isinstance(result, ImageIntent), result
     req = result.request
-    got = (result.action, req.prompt, req.style, (req.width, req.height), req.n)
-    assert got == (case.expect, case.prompt, case.style, case.size, case.n)
+    got = (result.action, req.prompt, req.style, (req.width, req.height), req.n, req.quality)
+    assert got == (case.expect, case.prompt, case.style, case.size, case.n, case.quality)
     for word in case.keywords:
         assert word.lower() in req.prompt.lower()
     assert result.source == ("last" if case.expect in ("edit", "variations") else None)
@@ -205,3 +205,19 @@ def test_edits_without_an_image_never_produce_an_edit(text, ctx):
     ctx.has_last_image = False
     result = parse_message(text, ctx)
     assert not (isinstance(result, ImageIntent) and result.action != "generate")
+
+
+def test_help_examples_are_a_list_the_chat_can_offer():
+    from imagechat.core.intents.replies import example_list
+    from imagechat.core.intents.vocabulary import EXAMPLES
+
+    reply = parse_message("what can you do?", ChatContext()).message
+    before, examples, after = example_list(reply)
+    assert examples == [e.strip('"') for e in EXAMPLES]
+    assert before.endswith("Try one of these:") and after.startswith("After an image") and "Styles:" in after
+    assert all(f'- {e}\n' in reply for e in EXAMPLES)  # one Markdown list item a line, not bullets run together
+    # Replies saved before the list format keep working; replies without examples come back whole.
+    old = 'I turn descriptions into images. Try:\n• "draw a cat"\n• "/imagine a boat"\nAfter an image...'
+    assert example_list(old) == ("I turn descriptions into images. Try:", ["draw a cat", "/imagine a boat"],
+                                 "After an image...")
+    assert example_list("Sure, here it is.") == ("Sure, here it is.", [], "")

@@ -253,7 +253,7 @@ def test_estimate_cost_and_capabilities():
     assert p.estimate_cost(ImageRequest(prompt="x")) == 0.0
     caps = p.capabilities
     assert {(1024, 1024), (1792, 1024), (1024, 1792)} <= set(caps.sizes)
-    assert caps.styles == STYLES and caps.max_n == 4 and not caps.edits and caps.previews
+    assert caps.styles == STYLES and caps.max_n == 4 and caps.edits and caps.previews
     assert p.accepts_size(320, 640) and not p.accepts_size(100, 100) and not p.accepts_size(4096, 1024)
 
 
@@ -280,3 +280,149 @@ def test_rewording_that_adds_nothing_depictable_keeps_the_composition():
     assert np.array_equal(render(parse_scene(base), "photorealistic", 128, 128, 9).pixels, same)
     other = render(parse_scene(base + " and a boat"), "photorealistic", 128, 128, 9).pixels
     assert not np.array_equal(same, other)
+
+
+# ---------------------------------------------------------------- edits: repaint the parsed scene with the change
+
+LAKE = "a lake at sunset"
+HILLS = "a sunset over rolling hills"
+EDIT_SIZE = 384
+
+
+def test_negated_words_leave_things_out():
+    assert "forest" not in parse_scene("a lake at sunset, without the trees").terrain  # not a forest *added*
+    assert parse_scene("a forest by a lake, without the trees").terrain == ()
+    assert parse_scene("a forest by a lake, no lake").water is None
+    assert "boat" not in parse_scene("a harbour at dawn, remove the boat").subjects
+    assert parse_scene("no clouds over a snowy forest").weather == {"snow"}
+    assert "sun" not in parse_scene("hills on a clear day without the sun").subjects
+    assert parse_scene("nothing but a lake").water == "lake"  # "nothing" is not "no"
+
+
+@pytest.mark.parametrize("prompt", [
+    "a lake at sunset, make the sky pink", "a pink sky over a lake at sunset", "a lake at sunset, the sky is deep pink",
+    "a lake at sunset, turn the sky to magenta",
+])
+def test_a_colour_said_of_the_sky_tints_only_the_sky(prompt):
+    scene = parse_scene(prompt)
+    assert scene.sky_colour == "pink" and scene.colours == ()  # not the whole picture
+    plain = parse_scene(LAKE)
+    assert (scene.time, scene.terrain, scene.water, scene.subjects) == (plain.time, plain.terrain, plain.water,
+                                                                        plain.subjects)
+    assert scene.prompt_hash == plain.prompt_hash  # the same composition
+    assert parse_scene("a pink house under a blue sky").sky_colour == "blue"
+    assert parse_scene("a pink house under a blue sky").subject_colours == (("house", "pink"),)
+
+
+async def _made(prompt: str, seed: int = 21, size: int = EDIT_SIZE) -> bytes:
+    result, _ = await run(ImageRequest(prompt=prompt, width=size, height=size, seed=seed))
+    return result.images[0].data
+
+
+async def _edited(source: bytes, source_prompt: str, prompt: str, mask: bytes | None = None,
+                  seed: int = 21, size: int = EDIT_SIZE) -> tuple[np.ndarray, dict]:
+    result, events = await run(ImageRequest(prompt=prompt, width=size, height=size, source_image=source, mask=mask,
+                                            source_prompt=source_prompt, source_seed=seed))
+    assert result.images[0].seed == seed  # the edit keeps the source's seed, so its composition
+    assert events[-1].percent == 100
+    return pixels(result.images[0].data), result.usage
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(decode(data).convert("RGB"), dtype=np.int16)
+
+
+def _mask(size: int, box: tuple[int, int, int, int]) -> tuple[bytes, np.ndarray]:
+    """A PNG mask with a transparent (edit here) ellipse in `box`; and where it is fully transparent."""
+    from PIL import ImageDraw
+
+    m = Image.new("RGBA", (size, size), (0, 0, 0, 255))
+    ImageDraw.Draw(m).ellipse(box, fill=(0, 0, 0, 0))
+    buf = io.BytesIO()
+    m.save(buf, "PNG")
+    return buf.getvalue(), np.asarray(m.getchannel("A")) == 0
+
+
+def _changed(a: np.ndarray, b: np.ndarray, threshold: int = 12) -> np.ndarray:
+    return np.abs(a - b).max(axis=2) > threshold
+
+
+async def test_add_a_boat_repaints_the_same_lake_with_a_boat_on_the_water():
+    source = await _made(LAKE)
+    before = pixels(source)
+    after, usage = await _edited(source, LAKE, LAKE + ", with a boat")
+    assert usage["edit"] is True and usage["masked"] is False
+    changed = _changed(before, after)
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert 0.002 < changed.mean() < 0.06, changed.mean()  # a boat, not a new picture
+    horizon = int(np.argmax(np.abs(np.diff(before[:, :, 0].mean(axis=1))) > 6))  # the bright waterline
+    assert rows.min() >= horizon * 0.85, (rows.min(), horizon)  # on the water, not in the sky
+    # Without the edit's base the new words would compose a new scene: most of the picture would differ.
+    fresh = pixels(await _made(LAKE + ", with a boat"))
+    assert _changed(before, fresh).mean() > 0.3
+
+
+async def test_make_the_sky_pink_recolours_the_sky_and_not_the_land():
+    source = await _made(HILLS)
+    before = pixels(source)
+    after, _ = await _edited(source, HILLS, HILLS + ", make the sky pink")
+    top = slice(0, EDIT_SIZE // 4)  # well above the hills
+    r0, g0, b0 = before[top].reshape(-1, 3).mean(axis=0)
+    r1, g1, b1 = after[top].reshape(-1, 3).mean(axis=0)
+    assert r1 - g1 > 45 and b1 - g1 > 25, (r1, g1, b1)  # pink: red and blue well over green
+    assert (b1 - g1) - (b0 - g0) > 15 or (r1 - g1) - (r0 - g0) > 15  # and pinker than it was
+    land = slice(EDIT_SIZE * 9 // 10, EDIT_SIZE)  # the nearest hills at the bottom
+    assert np.abs(after[land] - before[land]).mean() < 6
+    # "pink" alone would have tinted everything: the land would have changed too.
+    everything = pixels(await _made(HILLS + ", pink"))
+    assert np.abs(everything[land] - before[land]).mean() > 6
+
+
+async def test_a_mask_limits_the_change_to_the_painted_area_exactly():
+    source = await _made(LAKE)
+    before = pixels(source)
+    mask, inside = _mask(EDIT_SIZE, (60, 200, 260, 360))
+    after, usage = await _edited(source, LAKE, LAKE + ", with a boat here", mask=mask)
+    assert usage["masked"] is True
+    keep = np.asarray(Image.open(io.BytesIO(mask)).getchannel("A")) == 255  # unpainted: not one pixel changes
+    assert keep.mean() > 0.7 and np.array_equal(after[keep], before[keep])
+    changed = _changed(before, after)
+    assert changed[inside].mean() > 0.03  # the boat is where the user painted
+    assert not changed[~inside].any() or changed[~inside].mean() < 0.001  # only anti-aliased edge pixels
+
+    # The sky turned pink inside a painted patch of sky only.
+    sky_mask, sky = _mask(EDIT_SIZE, (20, 10, 180, 90))
+    pink, _ = await _edited(source, LAKE, LAKE + ", make the sky pink", mask=sky_mask)
+    keep = np.asarray(Image.open(io.BytesIO(sky_mask)).getchannel("A")) == 255
+    assert np.array_equal(pink[keep], before[keep])
+    r, g, b = pink[sky].reshape(-1, 3).mean(axis=0)
+    assert r - g > 30 and b - g > 20
+
+
+async def test_an_edit_of_an_image_the_painter_did_not_make_still_keeps_outside_the_mask():
+    buf = io.BytesIO()
+    Image.new("RGB", (EDIT_SIZE, EDIT_SIZE), (30, 160, 90)).save(buf, "WEBP", lossless=True)
+    mask, inside = _mask(EDIT_SIZE, (100, 100, 300, 300))
+    after, _ = await _edited(buf.getvalue(), "", "a lake at sunset with a boat", mask=mask)
+    keep = np.asarray(Image.open(io.BytesIO(mask)).getchannel("A")) == 255
+    assert (after[keep] == (30, 160, 90)).all()
+    assert _changed(np.full_like(after, (30, 160, 90)), after)[inside].mean() > 0.9
+
+
+@pytest.mark.parametrize("mask, message", [
+    (b"not a png", "could not be read"),
+    ("rgb", "same size with transparency"),
+    ("small", "same size with transparency"),
+])
+async def test_a_bad_mask_is_refused_with_what_to_do(mask, message):
+    source = await _made(LAKE, size=64)
+    if mask in ("rgb", "small"):
+        buf = io.BytesIO()
+        Image.new("RGB" if mask == "rgb" else "RGBA", (64, 64) if mask == "rgb" else (32, 32)).save(buf, "PNG")
+        mask = buf.getvalue()
+    with pytest.raises(InvalidRequest, match=message) as err:
+        await OfflineProvider().generate(ImageRequest(prompt=LAKE, width=64, height=64, source_image=source,
+                                                      mask=mask, source_prompt=LAKE), no_progress)
+    assert "Paint it again" in err.value.user_message
+    with pytest.raises(InvalidRequest, match="needs the image"):
+        await OfflineProvider().generate(ImageRequest(prompt=LAKE, width=64, height=64, mask=mask), no_progress)

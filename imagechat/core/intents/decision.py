@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from imagechat.core.intents.sizes import SQUARE
@@ -17,6 +17,9 @@ class ImageIntent:
     source: Literal["last"] | None = None  # "last": an engine that can edit starts from the last image
     note: str | None = None  # shown to the user, e.g. when n was capped
     preface: str = ""  # what the chat model said before its tool call; the parser leaves it empty
+    # Which of "style", "size", "quality", "n" the words set (or the last image fixes, for a change of it):
+    # the composer's options fill in only the others (core/options.apply_options). Not part of equality.
+    said: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)

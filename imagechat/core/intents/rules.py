@@ -15,13 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imagechat.core.intents.actions import edit, generate, make_intent, object_phrase
+from imagechat.core.intents.actions import KEEPS_LOOK, edit, generate, make_intent, object_phrase
 from imagechat.core.intents.decision import ChatContext, Decision, TextReply
 from imagechat.core.intents.modifiers import classify, split_parts
 from imagechat.core.intents.replies import ASK_CHANGE, ASK_WHAT, NO_IMAGE, WELCOME, help_reply, how_many
 from imagechat.core.intents.vocabulary import (
     AGAIN,
     AGAIN_JOINER,
+    CHANGE_THE,
     COPULA,
     DETERMINER,
     EDIT_LEAD,
@@ -55,7 +56,7 @@ def _slash_command(s: str, raw: str, ctx: ChatContext) -> Decision | None:
     m = SLASH_COMMAND.match(raw.rstrip(" .!?"))
     if not m:
         return None
-    return generate(m[1], n=1, style=None) if tidy(m[1]) else ASK_WHAT
+    return generate(m[1], n=None, style=None) if tidy(m[1]) else ASK_WHAT
 
 
 def _courtesy_only(s: str, raw: str, ctx: ChatContext) -> Decision | None:
@@ -76,7 +77,11 @@ def _again(s: str, raw: str, ctx: ChatContext) -> Decision | None:
         return NO_IMAGE
     style = next((x.style for x in mods if x.style), ctx.last_style)
     size = next((x.size for x in mods if x.size), (ctx.last_width, ctx.last_height))
-    return make_intent("generate", ctx.last_prompt, style, size)
+    quality = next((x.quality for x in mods if x.quality), None)
+    n = next((x.n for x in mods if x.n is not None), 1)
+    if n < 1:
+        return how_many("images", get_settings().max_images_per_request)
+    return make_intent("generate", ctx.last_prompt, style, size, n=n, quality=quality, said=KEEPS_LOOK | {"n"})
 
 
 def _variations(s: str, raw: str, ctx: ChatContext) -> Decision | None:
@@ -92,11 +97,14 @@ def _variations(s: str, raw: str, ctx: ChatContext) -> Decision | None:
         return how_many("variations", limit)
     style = normalize_style(m["mods"]) or ctx.last_style
     return make_intent("variations", ctx.last_prompt or "the same image", style, (ctx.last_width, ctx.last_height),
-                       n=n, source="last")
+                       n=n, source="last", said=KEEPS_LOOK | {"n"})
 
 
 def _edit_with_verb(s: str, raw: str, ctx: ChatContext) -> Decision | None:
-    """"make it more colorful", "turn it into a cartoon", "add a boat"."""
+    """"make it more colorful", "turn it into a cartoon", "add a boat", "change the sky to purple"."""
+    change = CHANGE_THE.match(s) if ctx.has_last_image else None
+    if change:
+        s = f"make the {change['what']} {change['to']}"
     lead = EDIT_LEAD.match(s)
     make_the = MAKE_THE.match(s) and ctx.has_last_image
     if not (lead or EDIT_VERB.match(s) or make_the):
@@ -144,7 +152,7 @@ def _noun_phrase(s: str, raw: str, ctx: ChatContext) -> Decision | None:
         return None
     copula, relative = COPULA.search(s), RELATIVE.search(s)
     if copula is None or (relative is not None and relative.start() < copula.start()):
-        return generate(s, n=1, style=None)
+        return generate(s, n=None, style=None)
     return None
 
 

@@ -9,18 +9,21 @@ import json
 import re
 
 from imagechat.core.errors import InvalidRequest
-from imagechat.core.intents.actions import cap_count
+from imagechat.core.intents.actions import KEEPS_LOOK, cap_count
 from imagechat.core.intents.decision import ChatContext, ImageIntent
 from imagechat.core.intents.replies import NO_IMAGE
 from imagechat.core.intents.sizes import SQUARE, size_ok
 from imagechat.core.intents.words import edit_prompt, normalize_style, tidy
-from imagechat.core.request import ImageRequest
+from imagechat.core.request import QUALITIES, ImageRequest
 from imagechat.core.styles import STYLES
 from imagechat.settings import get_settings
 
 _SIZE_DOC = "WIDTHxHEIGHT: 1024x1024 (square), 1792x1024 (landscape, 'wider'), 1024x1792 (portrait, 'taller')."
 _STYLE_PROP = {"type": ["string", "null"], "enum": [*STYLES, None],
                "description": "A named style when the user asks for one, else null."}
+_QUALITY_PROP = {"type": "string", "enum": list(QUALITIES), "default": "auto",
+                 "description": "Rendering quality when the user asks for one ('high quality', 'low quality'), "
+                                "else auto."}
 
 IMAGE_TOOL_SCHEMA: list[dict] = [
     {"type": "function", "function": {
@@ -35,6 +38,7 @@ IMAGE_TOOL_SCHEMA: list[dict] = [
             "size": {"type": "string", "description": _SIZE_DOC, "default": "1024x1024"},
             "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1,
                   "description": "How many images the user asked for."},
+            "quality": _QUALITY_PROP,
         }}}},
     {"type": "function", "function": {
         "name": "edit_image",
@@ -48,6 +52,7 @@ IMAGE_TOOL_SCHEMA: list[dict] = [
             "size": {"type": "string", "description": _SIZE_DOC + " Omit to keep the current size."},
             "variations": {"type": "integer", "minimum": 0, "maximum": 10, "default": 0,
                            "description": "Number of variations requested ('3 variations'); 0 for an edit."},
+            "quality": _QUALITY_PROP,
         }}}},
 ]
 
@@ -70,6 +75,15 @@ def _tool_style(value) -> str | None:
     return style
 
 
+def _tool_quality(value) -> str | None:
+    """None when the model left it out or said auto (the composer's choice then applies)."""
+    if value in (None, "", "auto"):
+        return None
+    if value not in QUALITIES:
+        raise InvalidRequest(f"Unknown quality {str(value)[:20]!r}. Choose one of: {', '.join(QUALITIES)}.")
+    return value
+
+
 def _tool_int(value, default: int, name: str) -> int:
     if value is None:
         return default
@@ -79,9 +93,10 @@ def _tool_int(value, default: int, name: str) -> int:
 
 
 def _intent(action, prompt: str, style: str | None, size: tuple[int, int], n: int = 1, source=None,
-            note: str | None = None) -> ImageIntent:
-    request = ImageRequest(prompt=prompt, style=style, width=size[0], height=size[1], n=n)
-    return ImageIntent(action, request, source=source, note=note)
+            note: str | None = None, said: frozenset[str] = frozenset(), quality: str | None = None) -> ImageIntent:
+    request = ImageRequest(prompt=prompt, style=style, width=size[0], height=size[1], n=n, quality=quality or "auto")
+    return ImageIntent(action, request, source=source, note=note,
+                       said=said | ({"quality"} if quality else frozenset()))
 
 
 def intent_from_tool_call(name: str, arguments: dict | str, ctx: ChatContext) -> ImageIntent:
@@ -104,8 +119,11 @@ def intent_from_tool_call(name: str, arguments: dict | str, ctx: ChatContext) ->
         if n < 1:
             raise InvalidRequest("'n' must be at least 1.")
         n, note = cap_count(n)
-        return _intent("generate", prompt, _tool_style(arguments.get("style")),
-                       _parse_size(arguments.get("size"), SQUARE), n=n, note=note)
+        style, size = _tool_style(arguments.get("style")), _parse_size(arguments.get("size"), SQUARE)
+        # A model fills in defaults it was not asked for: only values other than the defaults count as said.
+        said = frozenset(k for k, on in (("style", style is not None), ("size", size != SQUARE), ("n", n != 1)) if on)
+        return _intent("generate", prompt, style, size, n=n, note=note, said=said,
+                       quality=_tool_quality(arguments.get("quality")))
     if name == "edit_image":
         if not ctx.has_last_image:
             raise InvalidRequest(NO_IMAGE.message)
@@ -113,10 +131,12 @@ def intent_from_tool_call(name: str, arguments: dict | str, ctx: ChatContext) ->
         size = _parse_size(arguments.get("size"), (ctx.last_width, ctx.last_height))
         variations = _tool_int(arguments.get("variations"), 0, "variations")
         instruction = tidy(str(arguments.get("instruction") or ""))
+        quality = _tool_quality(arguments.get("quality"))
         base = ctx.last_prompt or "the same image"
         prompt = edit_prompt(base, instruction) if instruction else base[:limit]
         if variations > 0:
             n, note = cap_count(variations)
-            return _intent("variations", prompt, style, size, n=n, source="last", note=note)
-        return _intent("edit", prompt, style, size, source="last")
+            return _intent("variations", prompt, style, size, n=n, source="last", note=note, said=KEEPS_LOOK | {"n"},
+                           quality=quality)
+        return _intent("edit", prompt, style, size, source="last", said=KEEPS_LOOK, quality=quality)
     raise InvalidRequest(f"Unknown image tool {str(name)[:40]!r}.")

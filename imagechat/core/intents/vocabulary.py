@@ -119,12 +119,17 @@ VARIATIONS = re.compile(
 NEW_TAKE_WORDS = ("different", "other", "new")  # "3 different versions" asks for variations, not a style
 
 EDIT_LEAD = re.compile(
-    r"^(?:(?:make|turn|change|convert|transform|render|redo|redraw|repaint|do|paint|draw|show) "
+    r"^(?:(?:make|turn|change|convert|transform|render|redo|redraw|repaint|recolou?r|do|paint|draw|show) "
     r"(?:it|this|that|the (?:last |previous |same )?(?:one|image|picture|photo|pic|drawing|painting))"
-    r"(?: look)?(?: (?:into|to)\b)?|(?:change|switch) (?:the )?style to|(?:change|switch) (?:it )?to|"
+    r"(?: look)?(?: (?:into|to)\b)?|(?:change|switch) (?:the )?(?:style|size|shape|aspect(?: ratio)?|format) to|"
+    r"(?:change|switch) (?:it )?to|"
     r"it should be|can it be)\b\s*", re.I)
 EDIT_VERB = re.compile(r"^(?:add|include|put|insert|place|remove|delete|get rid of|take out|erase)\b", re.I)
 MAKE_THE = re.compile(r"^make the (?!\w+ (?:of|showing|depicting)\b)", re.I)  # "make the sky red", not "...of"
+# "change the sky to purple", "turn the water into gold", "recolor the boat red": said as "make the sky purple".
+CHANGE_THE = re.compile(r"^(?:change|turn|recolou?r|colou?r|paint) the (?!(?:style|size|shape|aspect|format)\b)"
+                        r"(?P<what>[a-z][a-z ]{0,40}?)"
+                        r"(?: (?:to|into|in))? (?P<to>[a-z][a-z -]{0,40})$", re.I)
 WEAK_LEAD = re.compile(
     r"^(?:try it|try|do it|same (?:thing|one|image|picture)?\s*but|same|but|what about|how about|now)\b\s*", re.I)
 COMPARATIVE = re.compile(r"^(?:more|less|a bit|a little|slightly|even|much|way|bit)\b", re.I)
@@ -160,6 +165,22 @@ ORIENT_RE = re.compile(
     r"(?P<pre>(?:in|as|into|to) )?(?:an? )?(?:a bit |a little |slightly |much |even )?(?:more )?"
     r"(?P<w>landscape|widescreen|horizontal|wider|wide|portrait|vertical|taller|tall|square)"
     r"(?P<post> (?:mode|orientation|format|aspect(?: ratio)?|shape|crop|image|picture|version|one))?")
+
+# ---------------------------------------------------------------- quality and count clauses (lowercased text)
+
+QUALITY_WORDS = {"low": "low", "lower": "low", "draft": "low", "quick": "low", "fast": "low", "medium": "medium",
+                 "standard": "medium", "normal": "medium", "high": "high", "higher": "high", "highest": "high",
+                 "best": "high", "max": "high", "maximum": "high", "top": "high", "ultra": "high", "auto": "auto"}
+# "high quality", "in low quality", "at the best resolution", "hq", "hi-res"; "a high detail" is left alone.
+QUALITY_CLAUSE = re.compile(
+    r"(?:(?:in|at|with) )?(?:(?:the|a) )?(?:(?P<q>" + "|".join(QUALITY_WORDS) + r")(?:[ -]?(?:quality|res|"
+    r"resolution|definition))|(?P<hq>hq|hi-?res|high-?res|high-?def))(?: (?:image|images|version|mode|setting))?")
+# "3 of them", "three images", "2 versions", "x3": how many pictures, said after the description.
+COUNT_CLAUSE = re.compile(
+    rf"(?:(?:make|give me|show me|do|generate|create|draw|i want|we want|want) )?(?P<num>{NUM}) "
+    r"(?P<what>of (?:them|those|these|it)|images?|pictures?|pics?|photos?|versions?|copies|takes|variations?|"
+    r"variants?|options|times)(?: please)?|(?:x|×) ?(?P<x>\d{1,2})")
+COUNT_STRONG = ("of them", "of those", "of these", "of it")  # can end a prompt without a comma before it
 
 # ---------------------------------------------------------------- style clauses (matched on lowercased text)
 

@@ -21,6 +21,11 @@ class Canvas:
     texture: float  # 0 = flat fills (cartoon), 1 = full texture
     horizon: float  # y of the horizon / waterline in px
     keys: tuple[int, ...] = ()  # seed material for side streams that must not disturb `rng`
+    # An edit: the subjects of the image being changed (subjects.paint_subjects keeps their places), and the
+    # bounding box (x0, y0, x1, y1) of the painted area, where added subjects go (`focus` while one is drawn).
+    base_subjects: frozenset[str] | None = None
+    edit_area: tuple[float, float, float, float] | None = None
+    focus: tuple[float, float, float, float] | None = None
     img: np.ndarray = field(init=False)
     ground: np.ndarray = field(init=False)  # per-column y of the nearest land top (for placing subjects)
     sun_xy: tuple[float, float] | None = None

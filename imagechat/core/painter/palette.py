@@ -83,7 +83,23 @@ def palette_for(scene: Scene) -> Palette:
         p = replace(p, haze=_grey(p.horizon, 0.5), star_amount=p.star_amount * 0.3)
     if scene.hue_shift:
         p = _map(p, lambda c: _hue(c, (scene.hue_shift - 0.5) * 0.35))
+    if scene.sky_colour in _TINTS:
+        p = sky_tinted(p, scene.sky_colour)
     return p
+
+
+def sky_tinted(p: Palette, word: str) -> Palette:
+    """The sky's colours (and the clouds and glow in it) bent toward a colour word; the land keeps its own.
+    Dark skies are lifted a little so the colour shows; water still mirrors the new horizon."""
+    t = np.asarray(_TINTS[word], np.float32)
+    t = t / (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2])
+
+    def bend(c: RGB) -> RGB:
+        level = max(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2], 0.22)
+        target = np.clip(t * level, 0.0, 1.0)
+        return tuple(float(v + (g - v) * 0.8) for v, g in zip(c, target, strict=True))  # type: ignore[return-value]
+
+    return replace(p, **{k: bend(getattr(p, k)) for k in ("zenith", "horizon", "glow", "cloud_lit", "cloud_shadow")})
 
 
 def _map(p: Palette, f) -> Palette:

@@ -84,7 +84,12 @@ def _preview(img: np.ndarray) -> bytes:
 
 
 def render(scene: Scene, style: str, width: int, height: int, seed: int,
-           report: Report | None = None) -> Rendered:
+           report: Report | None = None, *, base: Scene | None = None,
+           area: tuple[float, float, float, float] | None = None) -> Rendered:
+    """Paint `scene`. `base` (an edit: the scene of the image being changed) keeps that image's composition:
+    the same layout stream, subjects it had in the same places, added subjects placed from a stream of their
+    own, so "a lake at sunset, with a boat" is the same lake with a boat on it. `area` (x0, y0, x1, y1 in pixels,
+    the painted part of a masked edit) is where those added subjects go."""
     if style not in TEXTURE:
         raise ValueError(f"unknown style {style!r}")
     texts = stage_texts(scene, style)
@@ -98,14 +103,15 @@ def render(scene: Scene, style: str, width: int, height: int, seed: int,
         done += WEIGHTS[key]
 
     # Composition depends on (prompt, seed) only, so switching style keeps the same scene.
-    keys = (seed, scene.prompt_hash)
+    keys = (seed, (base or scene).prompt_hash)
     rng = rng_for(*keys, 1)
     water = scene.water in ("sea", "lake")
     lo, hi = (0.50, 0.60) if water else (0.55, 0.66)
     if not water and scene.terrain == ("mountains",):
         lo, hi = 0.62, 0.7
     cv = Canvas(w=width, h=height, scene=scene, pal=palette_for(scene), rng=rng, texture=TEXTURE[style],
-                horizon=height * float(rng.uniform(lo, hi)), keys=keys)
+                horizon=height * float(rng.uniform(lo, hi)), keys=keys,
+                base_subjects=base.subjects if base is not None else None, edit_area=area)
 
     step("sky")
     paint_sky(cv)
@@ -128,7 +134,7 @@ def render(scene: Scene, style: str, width: int, height: int, seed: int,
     img = grade(cv.img, scene.colours)
     step("style")
     style_rng = rng_for(*keys, 2 + STYLES.index(style))
-    img = apply_style(img, style, style_rng, scene.prompt_hash, shapes=shapes, scene=scene)
+    img = apply_style(img, style, style_rng, keys[1], shapes=shapes, scene=scene)
     step("finish")
     img = finish(img, style, style_rng)
     return Rendered(pixels=to_u8(img), style=style)

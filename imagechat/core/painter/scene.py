@@ -126,6 +126,7 @@ class Scene:
     recognised: bool  # False when nothing in the prompt matched the grammar
     hue_shift: float = 0.0  # palette rotation in turns, only for unrecognised prompts
     subject_colours: tuple[tuple[str, str], ...] = ()  # ("house", "red") for "a red house"
+    sky_colour: str | None = None  # "pink" for "a pink sky" or "make the sky pink": tints the sky only
 
 
 def prompt_hash(prompt: str) -> int:
@@ -146,15 +147,45 @@ def _find(text: str, table: dict[str, str]) -> list[str]:
     return seen
 
 
+# "without the trees", "no clouds", "remove the boat": what follows is left out of the scene (up to the next
+# comma, conjunction or preposition: "no clouds over a snowy forest" keeps the forest and its snow).
+_NEGATED = re.compile(r"(?<![\w&])(?:without|no|remove|minus)\s+(?:the\s+|any\s+|an?\s+)?"
+                      r"(?P<x>[^,.;:!?]+?)(?=\s*(?:[,.;:!?]|(?<![\w&])(?:and|with|but|over|under|in|on|at|by|"
+                      r"near|above|below|behind|beside|from|of|across|around)(?![\w&])|$))")
+# Colour words that tint (the palette's hues), for the sky's own colour.
+_HUES = "|".join(re.escape(w) for w in sorted(_COLOUR_WORDS, key=len, reverse=True)
+                 if _COLOUR_WORDS[w] in ("red", "orange", "golden", "green", "blue", "teal", "purple", "pink"))
+_SKY = r"sk(?:y|ies)"
+_SKY_COLOUR = re.compile(
+    # "a pink sky", "a pink evening sky"
+    rf"(?<![\w&])(?P<a>{_HUES})(?:\s+[a-z]+)?\s+{_SKY}(?![\w&])"
+    # "make the sky pink", "the sky is deep pink", "turn the sky to pink"
+    rf"|(?<![\w&]){_SKY}\s+(?:(?:is|are|was|turns?|turned|goes|becomes?|to|into|in|more|a|an|deep|deeper|soft|"
+    rf"softer|bright|brighter|light|lighter|vivid|pale|shade|shades|of|colou?red)\s+){{0,3}}(?P<b>{_HUES})(?![\w&])")
+
+
+def _negated(text: str) -> tuple[str, set[str]]:
+    """The text without its negated phrases, and the canonical values those phrases named."""
+    dropped: set[str] = set()
+    for m in _NEGATED.finditer(text):
+        for table in (_TERRAIN_WORDS, _WATER_WORDS, _SUBJECT_WORDS, _WEATHER_WORDS):
+            dropped.update(_find(m["x"], table))
+    return _NEGATED.sub(" ", text), dropped
+
+
 def parse_scene(prompt: str) -> Scene:
     text = " ".join(prompt.lower().split())
     h = prompt_hash(prompt)
+    text, dropped = _negated(text)
+    sky = _SKY_COLOUR.search(text)
+    sky_colour = _COLOUR_WORDS[sky["a"] or sky["b"]] if sky else None
     times = _find(text, _TIME_WORDS)
-    weather = set(_find(text, _WEATHER_WORDS))
-    terrain = set(_find(text, _TERRAIN_WORDS))
-    waters = _find(text, _WATER_WORDS)
-    subjects = set(_find(text, _SUBJECT_WORDS))
-    colours = tuple(_find(text, _COLOUR_WORDS))
+    weather = set(_find(text, _WEATHER_WORDS)) - dropped
+    terrain = set(_find(text, _TERRAIN_WORDS)) - dropped
+    waters = [w for w in _find(text, _WATER_WORDS) if w not in dropped]
+    subjects = set(_find(text, _SUBJECT_WORDS)) - dropped
+    # The sky's colour tints the sky, not the whole picture.
+    colours = tuple(_find(_SKY_COLOUR.sub(" ", text) if sky else text, _COLOUR_WORDS))
     # A colour word right before a subject ("a red house") paints that subject, not the whole scene.
     subject_colours: dict[str, str] = {}
     for cword, cval in _COLOUR_WORDS.items():
@@ -183,7 +214,7 @@ def parse_scene(prompt: str) -> Scene:
         water = "lake"
     if not terrain and water is None:
         fb_terrain, fb_water = _FALLBACK_LANDSCAPES[h % len(_FALLBACK_LANDSCAPES)]
-        terrain, water = set(fb_terrain), fb_water
+        terrain, water = set(fb_terrain) - dropped, fb_water if fb_water not in dropped else None
     if times:
         time = times[0]
     elif "moon" in subjects:
@@ -194,9 +225,9 @@ def parse_scene(prompt: str) -> Scene:
     if "storm" in weather and "snow" not in weather:
         weather.add("rain")  # a storm without rain looks like plain overcast
     clear = not ({"overcast", "storm", "fog", "rain"} & weather)
-    if time == "night" and clear:
+    if time == "night" and clear and "moon" not in dropped:
         subjects.add("moon")
-    if time in ("day", "dawn", "sunset") and clear:
+    if time in ("day", "dawn", "sunset") and clear and "sun" not in dropped:
         subjects.add("sun")
     hue_shift = 0.0 if (recognised or colours) else ((h >> 20) % 1000) / 1000.0
     if recognised:
@@ -209,5 +240,5 @@ def parse_scene(prompt: str) -> Scene:
         terrain=tuple(t for t in TERRAINS if t in terrain), water=water,
         subjects=frozenset(subjects), colours=colours, style_hint=styles[0] if styles else None,
         prompt_hash=h, recognised=recognised, hue_shift=hue_shift,
-        subject_colours=tuple(sorted(subject_colours.items())),
+        subject_colours=tuple(sorted(subject_colours.items())), sky_colour=sky_colour,
     )

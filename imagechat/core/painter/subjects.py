@@ -5,10 +5,12 @@ Against a low sun or at night they are dark silhouettes; in daylight they get fl
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 
 from .canvas import Canvas, Stamp, mix
+from .noise import rng_for
 
 
 def _backlit(cv: Canvas) -> bool:
@@ -40,17 +42,48 @@ def _lit(cv: Canvas, albedo) -> np.ndarray:
 
 def paint_subjects(cv: Canvas) -> None:
     s = cv.scene.subjects
+    # An edit (cv.base_subjects set) keeps the layout of the image it changes: its subjects are placed by the
+    # same draws as before, in the same order, so they stay where they were; a subject it did not have comes
+    # from a stream of its own; one taken away still uses up its draws, off the canvas.
+    had = cv.base_subjects if cv.base_subjects is not None else s
     side = 1 if cv.rng.random() < 0.5 else -1  # which side the big subject stands on
-    if "lighthouse" in s:
-        lighthouse(cv, side)
-    if "house" in s:
-        house(cv, -side if "lighthouse" in s else side)
-    if "tree" in s:
-        lone_tree(cv, -side)
-    if "boat" in s:
-        boat(cv)
-    if "birds" in s:
-        birds(cv)
+    house_side = -side if "lighthouse" in had else side
+    sides = {"lighthouse": side if "house" not in had or "lighthouse" in had else -side,
+             "house": house_side, "tree": -side}
+    for name, draw in (("lighthouse", lighthouse), ("house", house), ("tree", lone_tree), ("boat", boat),
+                       ("birds", birds)):
+        args = (sides[name],) if name in sides else ()
+        if name in s and name in had:
+            draw(cv, *args)
+        elif name in s:
+            _with_own_stream(cv, name, draw, args)
+        elif name in had:
+            _off_canvas(cv, draw, args)
+
+
+def _with_own_stream(cv: Canvas, name: str, draw, args: tuple) -> None:
+    """An added subject: drawn from its own stream, in the painted area when there is one (cv.edit_area)."""
+    main = cv.rng
+    cv.rng, cv.focus = rng_for(*cv.keys, zlib.crc32(("added " + name).encode())), cv.edit_area
+    try:
+        draw(cv, *args)
+    finally:
+        cv.rng, cv.focus = main, None
+
+
+def _off_canvas(cv: Canvas, draw, args: tuple) -> None:
+    """Draw into a scratch copy: the random draws are made (so later layers stay put), the picture is kept."""
+    img = cv.img
+    cv.img = img.copy()
+    try:
+        draw(cv, *args)
+    finally:
+        cv.img = img
+
+
+def _at(cv: Canvas, x: float) -> float:
+    """Where a subject stands: its own place, or the middle of the painted area (an added subject in an edit)."""
+    return x if cv.focus is None else (cv.focus[0] + cv.focus[2]) / 2
 
 
 def _ground_at(cv: Canvas, x: float) -> float:
@@ -59,7 +92,7 @@ def _ground_at(cv: Canvas, x: float) -> float:
 
 def house(cv: Canvas, side: int) -> None:
     rng = cv.rng
-    x = cv.w * (0.5 + side * float(rng.uniform(0.15, 0.3)))
+    x = _at(cv, cv.w * (0.5 + side * float(rng.uniform(0.15, 0.3))))
     on_shore = cv.scene.water in ("sea", "lake")
     size = (0.05 if on_shore else 0.11) * cv.w
     yb = _ground_at(cv, x) + (0 if on_shore else size * 0.25)
@@ -93,7 +126,7 @@ def house(cv: Canvas, side: int) -> None:
 
 def lighthouse(cv: Canvas, side: int) -> None:
     rng, hz = cv.rng, cv.horizon
-    x = cv.w * (0.5 + side * float(rng.uniform(0.22, 0.32)))
+    x = _at(cv, cv.w * (0.5 + side * float(rng.uniform(0.22, 0.32))))
     yb = hz + (cv.h - hz) * float(rng.uniform(0.12, 0.22))
     th = cv.h * 0.30
     tw = th * 0.16
@@ -152,7 +185,7 @@ def _beams(cv: Canvas, x: float, y: float, side: int) -> None:
 
 def lone_tree(cv: Canvas, side: int) -> None:
     rng = cv.rng
-    x = cv.w * (0.5 + side * float(rng.uniform(0.2, 0.36)))
+    x = _at(cv, cv.w * (0.5 + side * float(rng.uniform(0.2, 0.36))))
     on_shore = cv.scene.water in ("sea", "lake")
     yb = _ground_at(cv, x) + (2 * cv.s if on_shore else cv.h * 0.04)
     th = cv.h * (0.16 if on_shore else 0.36)
@@ -193,8 +226,14 @@ def boat(cv: Canvas) -> None:
     rng, hz = cv.rng, cv.horizon
     depth = float(rng.uniform(0.18, 0.4))
     x = cv.w * float(rng.uniform(0.3, 0.7))
+    if cv.focus is not None:  # into the painted area, on the water below it, sized to fit it
+        x0, y0, x1, y1 = cv.focus
+        x = (x0 + x1) / 2
+        depth = float(np.clip((y0 + (y1 - y0) * 0.75 - hz) / max(1.0, cv.h - hz), 0.06, 0.9))
     yw = hz + (cv.h - hz) * depth
     L = cv.w * (0.05 + 0.2 * depth)
+    if cv.focus is not None:
+        L = max(cv.w * 0.03, min(L, (x1 - x0) / 1.3, (y1 - y0) / 1.9))  # the sails stay inside it
     mast = L * 1.25
     hull_c = _lit(cv, _colour_of(cv, "boat", (0.45, 0.22, 0.14)))
     sail_c = _lit(cv, (0.96, 0.94, 0.88))
@@ -216,6 +255,8 @@ def birds(cv: Canvas) -> None:
     rng = cv.rng
     n = int(rng.integers(3, 8))
     cx, cy = cv.w * float(rng.uniform(0.25, 0.75)), cv.horizon * float(rng.uniform(0.2, 0.5))
+    if cv.focus is not None:
+        cx, cy = (cv.focus[0] + cv.focus[2]) / 2, min((cv.focus[1] + cv.focus[3]) / 2, cv.horizon * 0.8)
     col = _sil(cv, (0.08, 0.08, 0.1))
     st = Stamp(cv, cx - cv.w * 0.2, cy - cv.h * 0.12, cx + cv.w * 0.2, cy + cv.h * 0.12)
     for _ in range(n):

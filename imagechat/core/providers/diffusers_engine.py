@@ -39,6 +39,11 @@ MODEL_HINT = "DIFFUSERS_MODEL_PATH is not set or is not a diffusers model folder
 SIZES = ((512, 512), (512, 768), (768, 512), (768, 768), (1024, 1024), (64, 64))
 MAX_N = 4
 EDIT_STRENGTH = 0.6  # how far an edit may move from the source image (0 = unchanged, 1 = ignore it)
+# A painted mask: img2img repaints the whole picture and its output is blended through the mask, so only the
+# painted area changes (softly at its edge) and every other pixel stays the source's. A real inpainting
+# pipeline (StableDiffusionInpaintPipeline) needs inpainting weights (a UNet with 9 input channels), which an
+# ordinary model folder does not have; this works with any SD model, at the price of the model not seeing
+# the mask while it denoises.
 PREVIEWS_PER_IMAGE = 4
 PREVIEW_MAX_PX = 512
 # Linear map from SD 1.x latent channels to RGB: a preview without running the VAE decoder.
@@ -142,6 +147,22 @@ def _source_image(data: bytes, width: int, height: int, max_pixels: int) -> Imag
     return image.convert("RGB").resize((width, height), Image.LANCZOS)
 
 
+def _change_layer(mask: bytes, size: tuple[int, int]) -> Image.Image:
+    """How much of each pixel to take from the model's output (L, 255 = all): the mask's transparency, so
+    alpha 0 (painted) changes and alpha 255 keeps the source."""
+    try:
+        image = Image.open(io.BytesIO(mask), formats=("PNG",))
+        image.load()
+    except Exception:
+        raise InvalidRequest("The painted area could not be read. Paint it again and press Apply.") from None
+    if "A" not in image.getbands():
+        raise InvalidRequest("The painted area has no transparency. Paint it again and press Apply.")
+    alpha = image.getchannel("A")
+    if alpha.size != size:
+        alpha = alpha.resize(size, Image.BILINEAR)
+    return alpha.point(lambda v: 255 - v)
+
+
 class DiffusersProvider(GridSizes):
     MIN_SIDE, MAX_SIDE, SIZE_STEP = 64, 2048, 8
     name = "diffusers"
@@ -213,6 +234,8 @@ class DiffusersProvider(GridSizes):
                                  f"{self.MIN_SIDE} and {self.MAX_SIDE} pixels, not {w}x{h}.")
         if not 1 <= request.n <= MAX_N:
             raise InvalidRequest(f"Stable Diffusion makes 1 to {MAX_N} images at a time.")
+        if request.mask is not None and request.source_image is None:
+            raise InvalidRequest("A painted area needs the image it was painted on.")
 
     def _run(self, request: ImageRequest, seed: int, steps: int,
              report: Callable[[Progress], None], stop: threading.Event) -> list[GeneratedImage]:
@@ -226,6 +249,7 @@ class DiffusersProvider(GridSizes):
         size = (request.width, request.height)
         source = (_source_image(request.source_image, *size, self.settings.max_image_pixels)
                   if request.source_image else None)
+        change = _change_layer(request.mask, size) if source is not None and request.mask else None
         out: list[GeneratedImage] = []
         with loaded.lock:
             pipe = loaded.img2img() if source is not None else loaded.pipe
@@ -247,7 +271,10 @@ class DiffusersProvider(GridSizes):
                     result = pipe(**kwargs)
                 if any(result.nsfw_content_detected or ()):  # only models that ship a safety checker
                     raise ContentRefused("The model's safety checker blocked this image. Try a different prompt.")
-                out.append(GeneratedImage(data=_png(result.images[0]), seed=image_seed,
+                made = result.images[0].convert("RGB")
+                if change is not None:
+                    made = Image.composite(made.resize(size, Image.LANCZOS), source, change)
+                out.append(GeneratedImage(data=_png(made), seed=image_seed,
                                           revised_prompt=prompt if prompt != request.prompt else None))
         return out
 

@@ -19,8 +19,8 @@ import base64
 import binascii
 import io
 import logging
-import math
 import re
+from datetime import UTC, date, datetime
 
 import openai
 from PIL import Image
@@ -33,7 +33,7 @@ from imagechat.core.errors import (
     InvalidRequest,
     TransientEngineError,
 )
-from imagechat.core.providers import openai_pricing as pricing
+from imagechat.core.providers import image_models
 from imagechat.core.providers.base import Capabilities, GeneratedImage, GenerationResult, Progress, ProgressCallback
 from imagechat.core.providers.openai_client import make_client
 from imagechat.core.request import ImageRequest
@@ -42,9 +42,6 @@ from imagechat.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STANDARD_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
-WIDE_SIZES = ((1792, 1024), (1024, 1792))  # presets for models that take any WxH
-MIN_PIXELS, MAX_PIXELS, MAX_EDGE = 655_360, 8_294_400, 3840
 QUALITIES = ("low", "medium", "high", "auto")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 API_MAX_N = 10
@@ -53,54 +50,32 @@ REFUSED = "Your request was declined by the image service's safety system. Try r
 _UPLOAD_TYPES = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 
 
-def flexible_sizes(model: str) -> bool:
-    """gpt-image-2 and its snapshots/successors accept any WxH in multiples of 16 (aspect 1:3..3:1)."""
-    match = re.match(r"gpt-image-(\d+)", model)
-    return match is not None and int(match[1]) >= 2
-
-
-def map_size(model: str, width: int, height: int) -> tuple[int, int]:
-    """The supported size closest to what was asked: same aspect where possible."""
-    if width <= 0 or height <= 0:
-        raise InvalidRequest(f"{width}x{height} is not an image size.")
-    if not flexible_sizes(model):
-        aspect = width / height
-        return min(STANDARD_SIZES, key=lambda wh: abs(math.log(wh[0] / wh[1] / aspect)))
-    aspect = min(max(width / height, 1 / 3), 3.0)
-    area = min(max(width * height, MIN_PIXELS), MAX_PIXELS)
-    w = math.sqrt(area * aspect)
-    h = w / aspect
-    scale = min(1.0, MAX_EDGE / max(w, h))
-    w, h = w * scale, h * scale
-    for rounding in (round, math.floor, math.ceil):
-        cw, ch = int(rounding(w / 16)) * 16, int(rounding(h / 16)) * 16
-        if _flexible_ok(cw, ch):
-            return cw, ch
-    return 1024, 1024
-
-
-def _flexible_ok(w: int, h: int) -> bool:
-    return (w > 0 and h > 0 and w % 16 == 0 and h % 16 == 0 and 1 / 3 <= w / h <= 3
-            and max(w, h) <= MAX_EDGE and MIN_PIXELS <= w * h <= MAX_PIXELS)
-
-
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None):
+    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None, *, today: date | None = None):
+        """`today` (default: the UTC date) is the day the model's shutdown is judged on."""
         if client is None and settings.openai_api_key is None:
             raise EngineUnavailable("The OpenAI engine needs OPENAI_API_KEY in the server's environment.")
         self.settings = settings
         self.model = settings.openai_image_model
+        # A shut-down model fails here, at first use, naming its replacement (not later as an API 404).
+        try:
+            self.spec = image_models.check_usable(self.model, today or datetime.now(UTC).date())
+        except EngineUnavailable as err:
+            log.error("%s", err.user_message)
+            raise
+        if not self.spec.known:
+            log.warning("OPENAI_IMAGE_MODEL=%s is not in the image model table: standard sizes only, "
+                        "priced as the most expensive known model", self.model[:80])
         self._secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         self._owns_client = client is None
         self._client = client or make_client(settings)
-        sizes = STANDARD_SIZES + (WIDE_SIZES if flexible_sizes(self.model) else ())
         self.capabilities = Capabilities(
-            sizes=sizes,
+            sizes=self.spec.presets,
             styles=STYLES,
             max_n=max(1, min(API_MAX_N, settings.max_images_per_request)),
-            edits=True,
+            edits=self.spec.edits,
             previews=True,
             output_formats=OUTPUT_FORMATS,
         )
@@ -114,16 +89,14 @@ class OpenAIProvider:
             await self._client.close()
 
     def accepts_size(self, width: int, height: int) -> bool:
-        if flexible_sizes(self.model):
-            return _flexible_ok(width, height)
-        return (width, height) in STANDARD_SIZES
+        return self.spec.accepts_size(width, height)
 
     def closest_size(self, width: int, height: int) -> tuple[int, int]:
-        return map_size(self.model, width, height)
+        return self.spec.snap_size(width, height)
 
     def estimate_cost(self, request: ImageRequest) -> float:
         width, height = self.closest_size(request.width, request.height)
-        return pricing.estimate_upper_bound(
+        return image_models.estimate_upper_bound(
             self.model, quality=request.quality, width=width, height=height, n=max(1, request.n),
             prompt=styled_prompt(request.prompt, check_style(request.style)),
             input_images=1 if request.source_image is not None else 0,
@@ -146,6 +119,10 @@ class OpenAIProvider:
         edit = request.source_image is not None
         if edit:
             args["image"] = _upload(request.source_image)
+            if request.mask is not None:  # only the painted area (the mask's transparent pixels) changes
+                args["mask"] = _mask_upload(request.mask, args["image"][1])
+        elif request.mask is not None:
+            raise InvalidRequest("A painted area needs the image it was painted on.")
         call = self._client.images.edit if edit else self._client.images.generate
         verb = "Editing" if edit else "Drawing"
         await on_progress(Progress(1.0, f"Sending the request to OpenAI ({self.model})"))
@@ -174,9 +151,9 @@ class OpenAIProvider:
         if len(images) != request.n:
             raise TransientEngineError(f"The image service returned {len(images)} of {request.n} images.")
         if usage:
-            cost = pricing.cost_from_usage(self.model, usage)
+            cost = image_models.cost_from_usage(self.model, usage)
         else:  # no token counts: the list price of what came back
-            cost = len(images) * pricing.per_image_price(self.model, quality or request.quality, width, height)
+            cost = len(images) * image_models.per_image_price(self.model, quality or request.quality, width, height)
         await on_progress(Progress(100.0, "Done"))
         return GenerationResult(images=images, engine=self.name, model=self.model, cost_usd=cost, usage=usage)
 
@@ -214,7 +191,7 @@ class OpenAIProvider:
             raise InvalidRequest(f"Prompts are limited to {self.settings.max_prompt_chars} characters.")
         if not 1 <= request.n <= self.capabilities.max_n:
             raise InvalidRequest(f"OpenAI makes 1 to {self.capabilities.max_n} images at a time here.")
-        if request.quality not in QUALITIES:
+        if request.quality not in QUALITIES or request.quality not in self.spec.qualities:
             raise InvalidRequest(f"Unknown quality {request.quality!r}; choose one of {', '.join(QUALITIES)}.")
         if request.output_format not in OUTPUT_FORMATS:
             raise InvalidRequest(f"Unsupported output format {request.output_format!r}.")
@@ -233,7 +210,11 @@ class OpenAIProvider:
                                      "(some image models need a verified organization).")
         if status == 404:
             return EngineUnavailable(f"The image model {self.model!r} is not available to this OpenAI account. "
-                                     "Set OPENAI_IMAGE_MODEL to a current model such as gpt-image-1.5.")
+                                     f"Set OPENAI_IMAGE_MODEL to a current model such as "
+                                     f"{image_models.DEFAULT_MODEL}.")
+        if status == 400 and _param(err) == "mask":
+            return InvalidRequest("The image service refused the painted area "
+                                  f"({self._scrub(_message(err))}). Paint it again and press Apply.")
         if status == 429 and code == "insufficient_quota":
             return EngineUnavailable("The OpenAI account has run out of credit. Check its plan and billing.")
         if status == 429 or status >= 500 or status in (408, 409):
@@ -261,6 +242,11 @@ def _message(err: openai.APIError) -> str:
     return str(body.get("message") or err.message or "")
 
 
+def _param(err: openai.APIError) -> str | None:
+    body = err.body if isinstance(err.body, dict) else {}
+    return body.get("param") if isinstance(body.get("param"), str) else getattr(err, "param", None)
+
+
 def _retry_after(headers) -> float | None:
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         try:
@@ -282,6 +268,23 @@ def _decode(b64: str | None) -> bytes:
     except Exception as exc:
         raise _Malformed("not an image") from exc
     return data
+
+
+def _mask_upload(mask: bytes, source: bytes) -> tuple[str, bytes, str]:
+    """The mask as the API wants it (a PNG with an alpha channel, the size of the image), checked before any
+    request so a mismatch costs nothing and says what to do."""
+    try:
+        img = Image.open(io.BytesIO(mask))
+        fmt, size, bands = img.format, img.size, img.getbands()
+        source_size = Image.open(io.BytesIO(source)).size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise InvalidRequest("The painted area could not be read. Paint it again and press Apply.") from None
+    if fmt != "PNG" or "A" not in bands:
+        raise InvalidRequest("The painted area must be a PNG with transparency. Paint it again and press Apply.")
+    if size != source_size:
+        raise InvalidRequest(f"The painted area is {size[0]}x{size[1]} pixels but the image is "
+                             f"{source_size[0]}x{source_size[1]}. Paint it again and press Apply.")
+    return "mask.png", mask, "image/png"
 
 
 def _upload(source: bytes) -> tuple[str, bytes, str]:
