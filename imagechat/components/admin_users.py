@@ -34,7 +34,7 @@ def _user(row: AdminUserRow) -> rx.Component:
                           aria_label="Limits of " + row.username),
                 rx.cond(row.disabled,
                         rx.button(rx.icon("circle-check", size=14), "Enable", size="2", variant="soft",
-                                  color_scheme="green", min_height=TOUCH, class_name="admin-enable",
+                                  color_scheme="green", high_contrast=True, min_height=TOUCH, class_name="admin-enable",
                                   on_click=AdminState.enable(row.id), aria_label="Enable " + row.username),
                         rx.cond(~row.is_me,
                                 rx.button(rx.icon("ban", size=14), "Disable", size="2", variant="soft",

@@ -82,6 +82,8 @@ async def respond(owner_id: int, conversation_id: int, text: str, on_delta: OnDe
         decision = apply_options(decision, options, parsed.said if same else None)
     else:
         decision = apply_options(parsed, options)
+    if isinstance(parsed, ImageIntent) and parsed.fresh and isinstance(decision, ImageIntent):
+        decision = replace(decision, fresh=True)  # the words asked for a new take, whoever read them
     turn = await asyncio.to_thread(act, owner_id, conversation_id, user.id, decision, last_image_id)
     if not streamed:
         await on_delta(turn.reply)
@@ -150,7 +152,7 @@ def _from_library(owner_id: int, conversation_id: int, user_message_id: int, int
                   prefix: str) -> Turn | None:
     """An identical request this user already made (core/cache.py): its images again, at no cost. The reply
     points at that job, so the chat shows its images; the ledger records the saving. None: generate."""
-    if intent.action != "generate":
+    if intent.action != "generate" or intent.fresh:
         return None
     provider = get_provider(intent.request.engine, model=intent.request.model)
     width, height = provider.closest_size(intent.request.width, intent.request.height)

@@ -4,6 +4,8 @@ images straight from the store, in the chat and in the gallery, on a desktop and
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -20,8 +22,9 @@ def s3_app(seaweed, database_url, redis_url, start_worker):
     if not seaweed.running():
         seaweed.start()
     settings = {k.lower(): v for k, v in seaweed.settings_env().items()}
+    # Its own Redis namespace: the offline app's worker (images into PostgreSQL) must not take these jobs.
     with running_app("s3", database_url, redis_url, start_worker, image_engine="offline", s3_presign="true",
-                     **settings) as base:
+                     redis_namespace=f"e2e-s3-{uuid.uuid4().hex[:6]}", **settings) as base:
         yield base
 
 

@@ -56,6 +56,18 @@ def test_openai_chat_streams_previews_and_shows_refusals(browser: Browser, opena
         chat_request = fake.chat_requests()[-1]
         assert chat_request.params["stream"] is True
 
+        # The same request again: answered from the library at no cost, and the saving shows on /usage.
+        requests_before = len(fake.image_requests())
+        fake.script_chat(text="Here it is again.",
+                         tool=("create_image", {"prompt": "a calm harbour at dawn", "size": "1024x1024"}))
+        send(page, "paint me a calm harbour at dawn")
+        again = page.locator(".assistant-message").last
+        expect(again.locator(".from-library")).to_be_visible(timeout=30_000)
+        assert len(fake.image_requests()) == requests_before  # nothing was sent to the image API
+        page.goto("/usage")
+        expect(page.locator("#usage-saved")).to_have_text(re.compile(r"^\$0\.0*[1-9]"))
+        page.goto("/")
+
         fake.script_chat(tool=("create_image", {"prompt": "something forbidden [refuse]"}))
         send(page, "draw something forbidden")
         failed = page.locator(".assistant-message").last.locator(".job-failed")

@@ -178,6 +178,11 @@ def test_the_chat_answers_an_identical_request_from_your_library(make_user, work
         saved = s.exec(select(UsageEntry).where(UsageEntry.owner_id == owner, UsageEntry.job_id.is_(None))).one()
         assert saved.amount_usd == 0.0 and saved.usage["cached"] is True
 
+    # "another one" asks for a new take of the same request: never the library's answer.
+    another = _say(owner, conv.id, "another one")
+    assert another.job_id is not None and not another.from_library
+    finish(another.job_id)
+
     # Never across users, and a different setting is a different request.
     assert _say(other, conversations.create(other).id, "Create an image of a red boat on a calm lake").job_id
     wide = _say(owner, conv.id, "Create an image of a red boat on a calm lake, wide")

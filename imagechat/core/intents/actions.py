@@ -35,7 +35,7 @@ KEEPS_LOOK = frozenset({"style", "size"})
 
 
 def make_intent(action, prompt: str, style, size, n=1, source=None, note=None, quality: str | None = None,
-                said: frozenset[str] = frozenset()) -> Decision:
+                said: frozenset[str] = frozenset(), fresh: bool = False) -> Decision:
     """The one place the parser builds an ImageIntent: every invariant is checked here. `said` names what the
     words set (see ImageIntent.said)."""
     limit = get_settings().max_prompt_chars
@@ -51,7 +51,7 @@ def make_intent(action, prompt: str, style, size, n=1, source=None, note=None, q
     n, cap_note = cap_count(max(1, n))
     request = ImageRequest(prompt=prompt, style=style, width=size[0], height=size[1], n=n, quality=quality or "auto")
     return ImageIntent(action, request, source=source, note=note or cap_note,
-                       said=frozenset(said) | ({"quality"} if quality else set()))
+                       said=frozenset(said) | ({"quality"} if quality else set()), fresh=fresh)
 
 
 def _said(clauses: Clauses, *, style: bool = False, n: bool = False) -> frozenset[str]:

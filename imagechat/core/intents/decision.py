@@ -20,6 +20,8 @@ class ImageIntent:
     # Which of "style", "size", "quality", "n" the words set (or the last image fixes, for a change of it):
     # the composer's options fill in only the others (core/options.apply_options). Not part of equality.
     said: frozenset[str] = field(default=frozenset(), compare=False)
+    # "another one", "again": a new take is asked for, so never answered from the library (core/cache.py).
+    fresh: bool = False
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,8 @@ def _again(s: str, raw: str, ctx: ChatContext) -> Decision | None:
     n = next((x.n for x in mods if x.n is not None), 1)
     if n < 1:
         return how_many("images", get_settings().max_images_per_request)
-    return make_intent("generate", ctx.last_prompt, style, size, n=n, quality=quality, said=KEEPS_LOOK | {"n"})
+    return make_intent("generate", ctx.last_prompt, style, size, n=n, quality=quality, said=KEEPS_LOOK | {"n"},
+                       fresh=True)
 
 
 def _variations(s: str, raw: str, ctx: ChatContext) -> Decision | None:
