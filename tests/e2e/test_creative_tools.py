@@ -99,9 +99,9 @@ def test_a_job_that_ends_elsewhere_marks_its_conversation_and_the_hidden_tab(pag
     sign_up(page)
     send(page, "draw 4 wide images of a city skyline at night")  # several seconds with the offline engine
     expect(page.locator(".assistant-message").last).to_contain_text("Generating")
-    started_in = page.locator(".conversation").first.inner_text()
+    row = page.locator(".conversation", has_text="draw 4 wide images")  # the first message names it
+    expect(row).to_be_visible()
     page.locator("#new-chat").click()  # another conversation in view while it runs
-    row = page.locator(".conversation", has_text=started_in)
     expect(row.locator(".unread-dot")).to_be_visible(timeout=90_000)
     page.screenshot(path=screenshots_dir / "unread-conversation-desktop.png")
 
