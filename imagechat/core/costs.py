@@ -1,28 +1,20 @@
-"""What an image costs: the estimate shown before a request is sent, and the actual charge of each stored
-image afterwards (read from the cost ledger).
+"""What an image costs before a request is sent: the estimate the composer shows. (The actual charge is the
+job's `cost_usd`, settled from the ledger by the runner; the chat and the detail view divide it over the job's
+images.)
 
 `estimate` is offline (no network, no database): the OpenAI engine is priced from the model table
 (providers.image_models) at the size that model will really make; the offline and Stable Diffusion
 engines cost $0. Its upper bound is what jobs.submit reserves from the budget for the same request.
-
-`actual_cost` reads the ledger entry of the image's job (usage_ledger.job_id): a job making n images is
-charged once, so each image's share is the charge divided by the images the job stored."""
+"""
 
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlmodel import select
 
 from imagechat.core.errors import InvalidRequest
 from imagechat.core.providers import ENGINES, image_models
 from imagechat.core.styles import check_style, styled_prompt
-from imagechat.db import session_scope
-from imagechat.models import Image, UsageEntry
 from imagechat.settings import get_settings
 
 FREE_ENGINES = ("offline", "diffusers")
@@ -83,48 +75,3 @@ def estimate(engine: str, model: str, width: int, height: int, quality: str, n: 
     sign = "≈" if published else "≤"
     label = f"{sign} {usd(expected)} · {model} · {many}{w}×{h} · {quality}"
     return Estimate(upper, expected, label, w, h, published)
-
-
-@dataclass(frozen=True)
-class ActualCost:
-    image_id: uuid.UUID
-    usd: float  # this image's share of its job's charge
-    job_usd: float  # the whole job's charge (0 when there is no job or ledger entry)
-    images_in_job: int
-    status: str  # the ledger entry's status (charged, reserved, released), or "none"
-    engine: str
-    model: str
-
-    @property
-    def label(self) -> str:
-        return f"{usd(self.usd)} · {self.model or self.engine}"
-
-
-def actual_costs(image_ids: Iterable[uuid.UUID], owner_id: int) -> dict[uuid.UUID, ActualCost]:
-    """The actual cost of each of the owner's images among `image_ids` (others, and deleted ones, are left
-    out). One query."""
-    ids = [i for i in image_ids if isinstance(i, uuid.UUID)]
-    if not ids:
-        return {}
-    siblings = sa.alias(Image.__table__, "siblings")
-    in_job = (sa.select(sa.func.count()).select_from(siblings)
-              .where(siblings.c.job_id == Image.job_id).scalar_subquery())
-    query = (select(Image.id, Image.job_id, Image.engine, Image.model, UsageEntry.amount_usd, UsageEntry.status,
-                    in_job)
-             .join(UsageEntry, sa.and_(UsageEntry.job_id == Image.job_id, UsageEntry.owner_id == owner_id),
-                   isouter=True)
-             .where(Image.owner_id == owner_id, Image.id.in_(ids), Image.deleted_at.is_(None)))
-    with session_scope() as s:
-        rows = s.exec(query).all()
-    out = {}
-    for image_id, job_id, engine, model, amount, status, count in rows:
-        count = max(1, int(count or 0)) if job_id is not None else 1
-        job_usd = float(amount) if amount is not None else 0.0
-        out[image_id] = ActualCost(image_id=image_id, usd=job_usd / count, job_usd=job_usd, images_in_job=count,
-                                   status=status or "none", engine=engine, model=model)
-    return out
-
-
-def actual_cost(image_id: uuid.UUID, owner_id: int) -> ActualCost | None:
-    """What one of the owner's images cost (its share of its job's charge); None when it is not theirs."""
-    return actual_costs([image_id], owner_id).get(image_id)
