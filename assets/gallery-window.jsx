@@ -9,7 +9,13 @@
 // The first screen does not wait for the websocket: on a full page load, the head's inline script
 // (imagechat/components/gallery_first.js) draws the first page's cards as a layer over this grid; it is removed
 // here as soon as the state is `ready` (its first page loaded and drawn).
-import React, { useEffect, useLayoutEffect, useRef, useState } from "react";
+import React, { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
+
+// One card of the grid, re-rendered only when `version` changes. A page appended or dropped changes the
+// state's list of cards, and without this every card of the window would render again (its menu, its
+// buttons) for the sixty that are new. `version` must cover everything the card draws: see
+// components/gallery_grid.py `gallery_card`. Its event handlers only carry the card's id, which is in it.
+export const MemoCard = memo(({ children }) => children, (a, b) => a.version === b.version);
 
 const MARGIN = "1200px 0px"; // start fetching about a screen and a half before the user gets there
 

@@ -99,8 +99,9 @@ PING_JS = """() => {
 
 
 @contextmanager
-def app_server(logdir: Path):
-    """`reflex run --env prod` like tests/e2e/conftest.py::app_server, plus IMAGECHAT_BENCH_PAGES=1."""
+def app_server(logdir: Path, **overrides):
+    """`reflex run --env prod` like tests/e2e/conftest.py::app_server, plus IMAGECHAT_BENCH_PAGES=1; `overrides`
+    are settings for the app (e.g. image_engine="openai"), applied last."""
     env = project_env()
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):  # offline engine and the deterministic parser only
         env.pop(name, None)
@@ -115,6 +116,7 @@ def app_server(logdir: Path):
         REFLEX_WEB_WORKDIR=str(WEB_DIR), REFLEX_STATES_WORKDIR=str(WEB_DIR.with_name(WEB_DIR.name + "-states")),
         IMAGECHAT_BENCH_PAGES="1",
     )
+    env.update({k.upper(): str(v) for k, v in overrides.items()})
     port = _free_port()
     log_path = logdir / "reflex.log"
     log = open(log_path, "wb")

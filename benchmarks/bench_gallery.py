@@ -43,9 +43,15 @@ PAINTED_JS = """(() => {
     window.__ws.created = window.__ws.created || performance.now();
     ws.addEventListener('open', () => { window.__ws.open = window.__ws.open || performance.now(); });
     ws.addEventListener('message', (e) => {
-      if (!window.__ws.cards && typeof e.data === 'string' && e.data.includes('thumb.webp'))
-        window.__ws.cards = performance.now();
+      if (typeof e.data !== 'string' || !e.data.includes('thumb.webp')) return;
+      window.__ws.cards = window.__ws.cards || performance.now();
+      window.__ws.last = performance.now();  // the latest delta carrying cards (a next page)
     });
+    const send = ws.send.bind(ws);
+    ws.send = (data) => {
+      if (typeof data === 'string' && data.includes('load_next')) window.__ws.asked = performance.now();
+      return send(data);
+    };
     return ws;
   };
   window.WebSocket.prototype = Native.prototype;
@@ -79,11 +85,16 @@ APPEND_JS = """() => new Promise((resolve) => {
   const t0 = performance.now();
   const obs = new MutationObserver(() => {
     for (const c of grid.children) {
-      if (!known.has(c.id)) { obs.disconnect(); resolve(performance.now() - t0); return; }
+      if (!known.has(c.id)) {
+        obs.disconnect();
+        const at = (t) => (t && t >= t0 ? t - t0 : -1);
+        resolve({ms: performance.now() - t0, asked: at(window.__ws.asked), received: at(window.__ws.last)});
+        return;
+      }
     }
   });
   obs.observe(grid, {childList: true});
-  setTimeout(() => { obs.disconnect(); resolve(-1); }, 10000);
+  setTimeout(() => { obs.disconnect(); resolve({ms: -1}); }, 10000);
   window.scrollTo(0, document.documentElement.scrollHeight);
 })"""
 
@@ -161,19 +172,26 @@ def main() -> None:
 
                 first_screen(page)
                 page.wait_for_timeout(500)
-                appended = []
+                appended, steps = [], []
                 for _ in range(args.pages):
-                    ms = page.evaluate(APPEND_JS)
+                    got = page.evaluate(APPEND_JS)
+                    ms = got["ms"]
                     if ms < 0:
                         seen = page.evaluate(DIAG_JS)
                         log = (Path(tmp) / "reflex.log").read_text(errors="replace")[-3000:]
                         raise SystemExit(f"no next page was appended within 10 s ({seen}); reflex log:\n{log}")
                     appended.append(ms)
+                    steps.append(got)
                     page.wait_for_timeout(400)  # the rest of the page renders; the sentinel settles
                 nodes, cards = page.evaluate("() => [document.getElementsByTagName('*').length, "
                                              "document.querySelectorAll('.gallery-item').length]")
                 print(summary(f"2. scroll to the end -> next page's first card in the DOM ({args.pages} pages)",
                               appended, "p95 <= 200 ms"))
+                for label, key in (("the sentinel's load_next sent", "asked"),
+                                   ("the delta with the page received", "received")):
+                    seen = [s[key] for s in steps if s[key] >= 0]
+                    if seen:
+                        print(summary(f"    of which: scroll -> {label}", seen))
                 print(f"   after {args.pages + 1} pages: {cards} cards and {nodes} DOM nodes in the document")
             finally:
                 browser.close()

@@ -9,6 +9,9 @@
     python -m imagechat invites create --days 7         (prints a single-use sign-up code)
     python -m imagechat storage status                  (images per store; does the object store answer?)
     python -m imagechat storage migrate --to s3         (move existing images; resumable, sha256-checked)
+    python -m imagechat keys create --user ada --name laptop   (prints a key for the OpenAI-compatible API, once)
+    python -m imagechat keys list --user ada
+    python -m imagechat keys revoke KEY_ID --user ada
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from imagechat.core import auth, gallery, jobs, library, progress, storage, storage_migration
+from imagechat.core import api_keys, auth, gallery, jobs, library, progress, storage, storage_migration
 from imagechat.core.errors import ImagechatError
 from imagechat.core.request import ImageRequest
 from imagechat.db import session_scope
@@ -203,6 +206,51 @@ def cmd_invites_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _account(name: str) -> User | None:
+    """An existing account by name (keys are never made for a name nobody has), or None after a message."""
+    with session_scope() as s:
+        user = s.exec(select(User).where(User.username == name.strip().lower())).first()
+    if user is None:
+        print(f"error: there is no user {name.strip().lower()!r}; create it first with `python -m imagechat users "
+              "create NAME`", file=sys.stderr)
+    return user
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    user = _account(args.user)
+    if user is None:
+        return 2
+    view, key = api_keys.create(user.id, args.name)
+    print(f"API key {view.id} ({view.name}) for {user.username}. It is shown only now: store it somewhere safe. "
+          "Use it as the api_key of the openai SDK with base_url http://HOST:PORT/v1.", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _when(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "never"
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    user = _account(args.user)
+    if user is None:
+        return 2
+    for view in api_keys.list_keys(user.id):
+        status = "active" if view.active else f"revoked {_when(view.revoked_at)}"
+        print(f"{view.id:<6} {view.prefix}...  {view.name[:32]:<32} created {_when(view.created_at)}  "
+              f"last used {_when(view.last_used_at):<16}  {status}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    user = _account(args.user)
+    if user is None:
+        return 2
+    view = api_keys.revoke(user.id, args.key_id)
+    print(f"revoked key {view.id} ({view.prefix}..., {view.name}): requests with it now get 401")
+    return 0
+
+
 def _check_object_store(needed: bool) -> bool:
     """Whether the configured object store answers (printing why not); True when it is not needed."""
     if not needed:
@@ -353,6 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--days", type=float, default=auth.INVITE_DAYS,
                         help=f"how long the code stays valid (default {auth.INVITE_DAYS})")
     invite.set_defaults(func=cmd_invites_create)
+
+    keys = sub.add_parser("keys", help="API keys for the OpenAI-compatible API (/v1)").add_subparsers(
+        dest="action", required=True)
+    # --user after the action too (`keys create --user ada`); SUPPRESS keeps the global --user when it is absent.
+    key_create = keys.add_parser("create", help="print a new API key for a user (shown once)")
+    key_create.add_argument("--name", default="command line", help="a label to tell the key apart later")
+    key_list = keys.add_parser("list", help="a user's keys: id, prefix, name, created, last used, status")
+    key_revoke = keys.add_parser("revoke", help="turn one of a user's keys off for good")
+    key_revoke.add_argument("key_id", type=int)
+    for parser_, func in ((key_create, cmd_keys_create), (key_list, cmd_keys_list), (key_revoke, cmd_keys_revoke)):
+        parser_.add_argument("--user", default=argparse.SUPPRESS, help="the account the key belongs to")
+        parser_.set_defaults(func=func)
 
     stores = sub.add_parser("storage", help="where image bytes are kept (IMAGE_STORE)").add_subparsers(
         dest="action", required=True)

@@ -21,9 +21,11 @@ from imagechat.pages.chat import chat_page
 from imagechat.pages.gallery import gallery_page
 from imagechat.pages.history import history_page
 from imagechat.pages.login import login_page
+from imagechat.pages.settings import settings_page
 from imagechat.pages.shares import shares_page
 from imagechat.pages.usage import usage_page
 from imagechat.state.admin import AdminState
+from imagechat.state.api_keys import ApiKeyState
 from imagechat.state.auth import AuthState
 from imagechat.state.chat import ChatState
 from imagechat.state.detail import DetailState
@@ -66,9 +68,11 @@ app.add_page(shares_page, route="/shares", title="Shared links · imagechat",
              on_load=[ShareState.load, SessionState.watch_session])
 app.add_page(usage_page, route="/usage", title="Usage · imagechat",
              on_load=[UsageState.load, SessionState.watch_session])
+app.add_page(settings_page, route="/settings", title="Settings · imagechat",
+             on_load=[ApiKeyState.load, SessionState.watch_session])
 app.add_page(admin_page, route="/admin", title="Admin · imagechat",
              on_load=[AdminState.load, SessionState.watch_session])
-if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py only; off in every normal run
+if os.environ.get("IMAGECHAT_BENCH_PAGES") == "1":  # benchmarks/bench_browser.py, bench_scale.py; else off
     from imagechat.pages.bench import add_bench_pages
 
     add_bench_pages(app)

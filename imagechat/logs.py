@@ -41,8 +41,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
                                                                             "color_message"}
 # Fields that lead a line, in this order; extras follow sorted.
 _IDS = ("job_id", "user_id")
-# API-key shapes (OpenAI sk-..., bearer tokens) and the password part of URLs.
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{12,})|(?<=Bearer )[A-Za-z0-9._\-]{12,}")
+# API-key shapes (OpenAI sk-..., imagechat's own ick_..., bearer tokens) and the password part of URLs.
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{12,}|ick_[A-Za-z0-9_\-]{12,})|(?<=Bearer )[A-Za-z0-9._\-]{12,}")
 _URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)@")
 REDACTED = "[redacted]"
 _MARK = "_imagechat_handler"

@@ -309,3 +309,41 @@ class UsageEntry(SQLModel, table=True):
     usage: dict = Field(default_factory=dict, sa_type=JSONB)
     created_at: datetime = _ts()
     settled_at: datetime | None = _opt_ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A key for the OpenAI-compatible API (/v1). Only its sha256 is stored (the key is 256 random bits, so a fast
+    hash is right, as for session tokens); `prefix` is the start of the key, shown to tell keys apart."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.Index("ix_api_keys_owner_created", "owner_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    name: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _opt_ts()
+    revoked_at: datetime | None = _opt_ts()
+
+
+class ApiJob(SQLModel, table=True):
+    """A job asked for through the OpenAI-compatible API: how to answer with its result (the API's model name, the
+    output format), and the client's Idempotency-Key, unique per owner, so a retry finds the job instead of paying
+    twice. Written in the job's own transaction (jobs.submit's `record`)."""
+
+    __tablename__ = "api_jobs"
+    __table_args__ = (
+        sa.Index("uq_api_jobs_owner_idempotency", "owner_id", "idempotency_key", unique=True,
+                 postgresql_where=sa.text("idempotency_key IS NOT NULL")),
+    )
+    job_id: uuid.UUID = Field(primary_key=True, foreign_key="generation_jobs.id", ondelete="CASCADE")
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    api_key_id: int | None = Field(default=None, foreign_key="api_keys.id", ondelete="SET NULL")
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    fingerprint: str = Field(max_length=64)  # sha256 of the request, to refuse a reused key with another body
+    kind: str = Field(max_length=16)  # "generation" | "edit"
+    model: str = Field(max_length=128)  # the model id the client named
+    output_format: str = Field(default="png", max_length=8)
+    output_compression: int | None = None
+    created_at: datetime = _ts()

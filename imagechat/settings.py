@@ -171,6 +171,10 @@ class Settings(BaseSettings):
         30, ge=0, description="front-end exception reports logged per web process and minute, all tabs together")
     frontend_error_max_chars: int = Field(
         2000, ge=100, description="longest front-end exception report written to the log (the rest is cut)")
+    metrics_allow_localhost: bool = Field(
+        True, description="true = /metrics answers a client on this machine (127.0.0.1 or ::1, after "
+                          "TRUSTED_PROXY_HOPS) without a session, e.g. a local Prometheus; false = only an "
+                          "administrator's session may read it. Everyone else gets 404")
 
     # Logs
     log_dir: str = Field(".data/logs", description="directory of the rotating log files (relative: to the "

@@ -7,7 +7,10 @@ assets, API routes and the websocket upgrade in prod, where one Granian server s
 - every HTTP response gets a Content-Security-Policy, Referrer-Policy, X-Content-Type-Options, Permissions-Policy,
   X-Frame-Options and Cross-Origin-Opener-Policy (headers a route set itself are kept);
 - a websocket upgrade from a browser Origin that is not one of the app's own is refused (403), in addition to
-  the Socket.IO server's own Origin check (rxconfig `cors_allowed_origins`).
+  the Socket.IO server's own Origin check (rxconfig `cors_allowed_origins`);
+- behind TRUSTED_PROXY_HOPS reverse proxies, the request's scheme is the one the nearest trusted proxy recorded
+  in X-Forwarded-Proto (`forwarded_scheme`), so URLs the app builds from the request (the compiled pages' slash
+  redirects, /login -> /login/) stay on https instead of pointing the browser at http://.
 
 The CSP allows, beyond 'self': the SHA-256 hashes of the inline scripts of the compiled pages (React Router's
 hydration data and module loader, React's streaming runtime, Reflex's theme script: read from the build that is
@@ -139,6 +142,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def forwarded_scheme(scope: Scope, hops: int) -> Scope:
+    """The scope with the scheme the nearest of `hops` trusted proxies recorded (X-Forwarded-Proto, read as
+    api.auth does); unchanged without trusted proxies or a usable header (anyone can send one)."""
+    if not hops or scope["type"] not in ("http", "websocket"):
+        return scope
+    values = [v.strip().lower() for v in ",".join(
+        value.decode("latin-1") for key, value in scope.get("headers") or () if key.lower() == b"x-forwarded-proto"
+    ).split(",") if v.strip()]
+    if not values:
+        return scope
+    proto = values[-hops] if len(values) >= hops else values[0]
+    if proto not in ("http", "https"):
+        return scope
+    scheme = proto if scope["type"] == "http" else {"http": "ws", "https": "wss"}[proto]
+    return scope if scope.get("scheme") == scheme else {**scope, "scheme": scheme}
+
+
 class SecurityHeaders:
     """ASGI middleware: security headers on every HTTP response; the websocket only from the app's origins."""
 
@@ -150,6 +170,7 @@ class SecurityHeaders:
         self.origins = tuple(origins)
         self.image_origins = tuple(image_origins)
         self.pages_dir = pages_dir
+        self.proxy_hops = get_settings().trusted_proxy_hops
         self._headers: list[tuple[bytes, bytes]] | None = None
         self._has_hashes = False
         self._built_at = 0.0
@@ -173,6 +194,7 @@ class SecurityHeaders:
         return self._headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = forwarded_scheme(scope, self.proxy_hops)
         if scope["type"] == "websocket":
             origin = _header(scope, b"origin")
             if origin is not None and origin not in self.origins:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from demo import SCREENSHOTS, VIDEO  # scripts/demo.py, beside this script (make demo)
+
 from imagechat.core import codec
 from imagechat.core.providers.base import no_progress
 from imagechat.core.providers.offline import OfflineProvider
@@ -33,6 +35,25 @@ SAMPLES = [
     ("a lone tree in the fog", "photorealistic", 8),
     ("snowy mountains in the morning", "photorealistic", 9),
 ]
+
+
+def demo_section() -> list[str]:
+    """The app itself, as `make demo` recorded it into docs/demo/: the video and the screenshots, two a row."""
+    cells = [f"<img src=\"docs/demo/{name}\" width=\"{195 if 'phone' in name else 420}\" alt=\"{caption}\"><br>"
+             f"{caption}" for name, caption in SCREENSHOTS.items()]
+    return [
+        "",
+        "## Demo: the app",
+        "",
+        f"`make demo` drives a running app through what a new user does and records it: [the video](docs/demo/{VIDEO})",
+        "(under a minute: sign up, the sunset with live progress, the watercolor change, the gallery, a share link,",
+        "the phone layout) and these screenshots, all with the offline engine. Start the app with `make run`, then",
+        "run `make demo` in another terminal to record them again.",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {' | '.join(cells[k:k + 2])} |" for k in range(0, len(cells), 2)],
+    ]
 
 
 def slug(text: str) -> str:
@@ -66,6 +87,7 @@ async def main() -> None:
     ]
     lines += [f"| <img src=\"assets/gallery/{n}\" width=\"256\" alt=\"{p}\"> | {p} | {s} | {seed} |"
               for p, s, seed, n in rows]
+    lines += demo_section()
     (ROOT / "IMAGE_GALLERY.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {len(rows)} images to {out.relative_to(ROOT)} and IMAGE_GALLERY.md")
 

@@ -18,18 +18,10 @@ say "ruff check ."
 ruff check --output-format concise . \
   || die "ruff check failed (problems listed above). Many are fixed by: .venv/bin/ruff check --fix PATH"
 
-# Chromium for the Playwright tests (Playwright's own browser download does not work offline).
-export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
-if [ ! -x "$CHROMIUM_PATH" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing Chromium: apt-get install -y chromium"
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-      || die "apt-get install chromium failed"
-  else
-    die "Chromium is missing at $CHROMIUM_PATH. Install it: sudo apt-get install chromium (Debian) /
-      sudo apt-get install chromium-browser (Ubuntu), or set CHROMIUM_PATH=/path/to/chromium"
-  fi
-fi
+# Chromium for the Playwright tests; ffmpeg for the recorded demo's test (tests/e2e/test_demo.py).
+source "$HERE/programs.sh"
+need_chromium
+need_ffmpeg
 
 source "$HERE/services.sh"
 # The e2e tests build the app: leave reflex.lock/package.json in Reflex's own form (scripts/svc.py reflex_lock).

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from imagechat.api import admin, auth, exports, gallery, images, masks, share, style_previews
+from imagechat.api import admin, auth, exports, gallery, health, images, masks, openai_compat, share, style_previews
 
 routes: list[BaseRoute] = [*auth.routes, *masks.routes, *images.routes, *gallery.routes, *exports.routes,
-                           *share.routes, *admin.routes, *style_previews.routes]
+                           *share.routes, *admin.routes, *style_previews.routes, *health.routes,
+                           *openai_compat.routes]

@@ -34,8 +34,8 @@ _BAD_SIZE = (f"Unknown download size. Use ?size={' or ?size='.join(map(str, DOWN
 def owner_id(request: Request) -> int | None:
     """The signed-in user behind the request's session cookie, if any."""
     token = request.cookies.get(SESSION_COOKIE)
-    user = auth.user_for_token(token) if token else None
-    return user.id if user else None
+    info = auth.session_for_token(token) if token else None
+    return info.user_id if info else None
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -72,10 +72,18 @@ def _stored(request: Request, owner: int, image_id, *, thumb: bool) -> Response:
             # The redirect may be reused while its URL is valid (a margin for clocks and slow starts), no longer.
             return RedirectResponse(url, status_code=302, headers={
                 "Cache-Control": f"private, max-age={max(0, valid_s - 30)}", "Referrer-Policy": "no-referrer"})
-    meta, data = library.image_bytes(owner, image_id, thumb=thumb)
+    return _image(request, *library.image_bytes(owner, image_id, thumb=thumb), thumb=thumb)
+
+
+def _image(request: Request, meta, data: bytes, *, thumb: bool) -> Response:
     if thumb:
         return _bytes(request, data, "image/webp", f"{meta.sha256}-thumb")
     return _bytes(request, data, meta.mime, meta.sha256)
+
+
+def _unavailable(exc: StorageUnavailable) -> Response:
+    return PlainTextResponse(exc.user_message, status_code=503,
+                             headers={"Retry-After": "30", "Cache-Control": "no-store"})
 
 
 def _download_size(request: Request) -> int | None | Response:
@@ -98,7 +106,25 @@ def _signed_in_and_id(request: Request, param: str, what: str) -> tuple[int, uui
     return owner, target
 
 
+def _stored_fast(request: Request) -> Response | None:
+    """An image or thumbnail as bytes with the session checked in the same query (one database round trip
+    instead of three); None when that does not apply or finds nothing, and the full path decides (401 or 404)."""
+    variant, token = request.path_params["variant"], request.cookies.get(SESSION_COOKIE)
+    image_id = _uuid(request.path_params["image_id"])
+    if (variant not in ("thumb.webp", "full") or not token or image_id is None or get_settings().s3_presign
+            or request.headers.get("if-none-match")):
+        return None
+    thumb = variant == "thumb.webp"
+    found = library.image_bytes_for_session(auth.token_hash(token), image_id, thumb=thumb)
+    return None if found is None else _image(request, *found, thumb=thumb)
+
+
 def image(request: Request) -> Response:
+    try:
+        if (fast := _stored_fast(request)) is not None:
+            return fast
+    except StorageUnavailable as exc:
+        return _unavailable(exc)
     checked = _signed_in_and_id(request, "image_id", "image")
     if isinstance(checked, Response):
         return checked
@@ -124,8 +150,7 @@ def image(request: Request) -> Response:
     except NotFound:
         return _not_found()
     except StorageUnavailable as exc:
-        return PlainTextResponse(exc.user_message, status_code=503,
-                                 headers={"Retry-After": "30", "Cache-Control": "no-store"})
+        return _unavailable(exc)
     return _not_found()
 
 

@@ -32,6 +32,14 @@ class GalleryWindow(rx.Component):
     on_near_start: rx.EventHandler[lambda key: [key]]
 
 
+class MemoCard(rx.Component):
+    """A card that React renders again only when `version` changes (assets/gallery-window.jsx)."""
+    library = "$/public/gallery-window.jsx"
+    tag = "MemoCard"
+
+    version: rx.Var[str]
+
+
 def early_first_page_script() -> rx.Component:
     """For the head of every page: on a full load of /gallery, fetch the first cards at once (gallery_first.js).
 
@@ -49,10 +57,9 @@ def _segment(segment: Segment) -> rx.Component:
     return rx.cond(segment.hit, rx.el.mark(segment.text), rx.el.span(segment.text))
 
 
-def _card_menu(card: GalleryCard) -> rx.Component:
-    in_album = GalleryState.f_album != ""
+def _card_menu(card: GalleryCard, in_album) -> rx.Component:
     return rx.menu.root(
-        rx.menu.trigger(rx.el.button(rx.icon("ellipsis", size=18), class_name="gallery-icon-button gallery-more",
+        rx.menu.trigger(rx.el.button(_glyph("more"), class_name="gallery-icon-button gallery-more",
                                      aria_label="More actions", type="button")),
         rx.menu.content(
             rx.menu.item(rx.icon("tag", size=14), "Tags…", on_click=GalleryState.open_tags(card.id),
@@ -73,8 +80,25 @@ def _card_menu(card: GalleryCard) -> rx.Component:
     )
 
 
+def _glyph(name: str) -> rx.Component:
+    """A card's icon drawn by CSS (assets/gallery-grid.css), not an SVG component: sixty cards mount at once when
+    a page arrives, and icon components were the largest share of that work."""
+    return rx.el.span(class_name="gallery-glyph " + name, aria_hidden="true")
+
+
 def gallery_card(card: GalleryCard) -> rx.Component:
     checked = _checked(card)
+    in_album = GalleryState.f_album != ""
+    # Everything the card draws, so MemoCard renders it again exactly when it would look different.
+    version = card.to_string() + rx.cond(checked, "|1", "|0") + rx.cond(in_album, "|1", "|0")
+    return MemoCard.create(_card_body(card, checked, in_album), version=version,
+                           # Keyed by image, not by position: dropping a page above removes its nodes (and the
+                           # spacer grows by as much) instead of rewriting every card in place, which made Chrome's
+                           # scroll anchoring follow the content down and fetch page after page.
+                           key=card.id)
+
+
+def _card_body(card: GalleryCard, checked, in_album) -> rx.Component:
     return rx.el.div(
         rx.el.button(
             # width/height as attributes (Reflex would make them CSS): the box's ratio before the bytes arrive.
@@ -90,7 +114,7 @@ def gallery_card(card: GalleryCard) -> rx.Component:
             class_name="gallery-check-box",
         ),
         rx.el.button(
-            rx.cond(card.favorite, rx.icon("star", size=18, fill="currentColor"), rx.icon("star", size=18)),
+            _glyph("star"),
             class_name=rx.cond(card.favorite, "gallery-icon-button gallery-star on",
                                "gallery-icon-button gallery-star"),
             type="button", aria_pressed=rx.cond(card.favorite, "true", "false"),
@@ -102,7 +126,7 @@ def gallery_card(card: GalleryCard) -> rx.Component:
                     class_name="gallery-prompt", title=card.prompt),
             rx.el.div(
                 rx.el.span(rx.cond(card.style != "", card.style + " · ", ""), card.meta, class_name="gallery-meta"),
-                _card_menu(card),
+                _card_menu(card, in_album),
                 class_name="gallery-facts",
             ),
             rx.el.div(rx.foreach(card.tags, lambda t: rx.el.span(t, class_name="gallery-tag")),
@@ -111,10 +135,6 @@ def gallery_card(card: GalleryCard) -> rx.Component:
         ),
         role="listitem",
         id="img-" + card.id,
-        # Keyed by image, not by position: dropping a page above removes its nodes (and the spacer grows by as
-        # much) instead of rewriting every card in place, which made Chrome's scroll anchoring follow the
-        # content down and fetch page after page.
-        key=card.id,
         class_name=rx.cond(checked, "gallery-item selected", "gallery-item"),
     )
 

@@ -55,6 +55,8 @@ def header(menu: bool = True) -> rx.Component:
                         rx.menu.item("History", on_click=rx.redirect("/history"), id="menu-history"),
                         rx.menu.item("Shared links", on_click=rx.redirect("/shares"), id="menu-shares"),
                         rx.menu.item("Usage", on_click=rx.redirect("/usage"), id="menu-usage"),
+                        rx.menu.item("Settings and API keys", on_click=rx.redirect("/settings"),
+                                     id="menu-settings"),
                         # Runs in the browser, on the click itself (browsers ask for permission only then).
                         rx.menu.item(rx.icon("bell", size=14), "Notify me when images finish",
                                      on_click=rx.call_script("window.__icAskNotify && window.__icAskNotify()"),

@@ -13,13 +13,13 @@ import json
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import limits as limits_lib
 from redis.exceptions import RedisError
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from imagechat.core import admission, auth, limits, queue
 from imagechat.core.errors import InvalidRequest, NotFound
@@ -191,11 +191,15 @@ def spending(admin_id: int, search: str = "") -> Spending:
 # ---------------------------------------------------------------- operations
 
 @dataclass(frozen=True)
-class Operations:
+class QueueFigures:
     queued: int  # on the queue or waiting for a free slot of their owner
     held: int  # of those, waiting for their owner's other jobs (fair scheduling)
     running: int
     oldest_queued_s: float | None  # age of the oldest queued job
+
+
+@dataclass(frozen=True)
+class Operations(QueueFigures):
     workers_alive: int | None  # None: Redis could not be asked
     finished_last_hour: int
     finished_24h: int  # succeeded or failed
@@ -212,6 +216,19 @@ class Operations:
         return self.failed_24h / self.finished_24h if self.finished_24h else None
 
 
+def queue_figures(session: Session, now: datetime) -> QueueFigures:
+    """The queue as PostgreSQL has it: counts only, no user data, so no administrator check (core.metrics
+    serves them to its scrapers too). One indexed query over the queued and running jobs."""
+    job = GenerationJob
+    queued, held, oldest, running = session.exec(select(
+        func.count().filter(job.status == JobStatus.QUEUED), func.count().filter(admission.HELD_BACK),
+        func.min(job.created_at).filter(job.status == JobStatus.QUEUED),
+        func.count().filter(job.status == JobStatus.RUNNING),
+    ).where(job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))).one()
+    return QueueFigures(queued=int(queued), held=int(held), running=int(running),
+                        oldest_queued_s=max(0.0, (now - oldest).total_seconds()) if oldest is not None else None)
+
+
 def operations(admin_id: int) -> Operations:
     require_admin(admin_id)
     now = utcnow()
@@ -220,11 +237,7 @@ def operations(admin_id: int) -> Operations:
     ended = job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED))
     seconds = func.extract("epoch", job.finished_at - job.started_at)
     with session_scope() as s:
-        queued, held, oldest, running = s.exec(select(
-            func.count().filter(job.status == JobStatus.QUEUED), func.count().filter(admission.HELD_BACK),
-            func.min(job.created_at).filter(job.status == JobStatus.QUEUED),
-            func.count().filter(job.status == JobStatus.RUNNING),
-        ).where(job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))).one()
+        q = queue_figures(s, now)
         last_hour, last_day, failed = s.exec(select(
             func.count().filter(job.finished_at >= hour), func.count(),
             func.count().filter(job.status == JobStatus.FAILED),
@@ -236,10 +249,8 @@ def operations(admin_id: int) -> Operations:
         workers = queue.workers_alive()
     except RedisError:
         workers = None
-    return Operations(queued=int(queued), held=int(held), running=int(running),
-                      oldest_queued_s=(now - oldest).total_seconds() if oldest is not None else None,
-                      workers_alive=workers, finished_last_hour=int(last_hour), finished_24h=int(last_day),
-                      failed_24h=int(failed), p50_s=float(p50) if p50 is not None else None,
+    return Operations(**asdict(q), workers_alive=workers, finished_last_hour=int(last_hour),
+                      finished_24h=int(last_day), failed_24h=int(failed), p50_s=float(p50) if p50 is not None else None,
                       p95_s=float(p95) if p95 is not None else None)
 
 

@@ -407,6 +407,13 @@ def session_for_token(token: str | None) -> SessionInfo | None:
     return session_for_hash(token_hash(token)) if token else None
 
 
+def live_session_of(owner_column, hashed: str) -> tuple:
+    """Conditions, for a query of something owned, that `hashed` names a live session of its owner (unexpired,
+    user not disabled): what session_for_hash checks, inside the caller's one query."""
+    return (AuthSession.token_hash == hashed, AuthSession.user_id == owner_column, AuthSession.expires_at > utcnow(),
+            User.id == owner_column, User.disabled_at.is_(None))
+
+
 def user_for_token(token: str | None) -> User | None:
     """The session's user, or None for an unknown or expired token (an expired one is deleted)."""
     info = session_for_token(token)

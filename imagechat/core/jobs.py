@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from redis.exceptions import RedisError
@@ -73,7 +74,7 @@ def validate(request: ImageRequest, provider: ImageProvider) -> ImageRequest:
 
 def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None = None,
            source_image_id: uuid.UUID | None = None, engine: str | None = None,
-           mask: bytes | None = None) -> uuid.UUID:
+           mask: bytes | None = None, record: Callable[[Session, GenerationJob], None] | None = None) -> uuid.UUID:
     """Accept a request and queue it. Raises an ImagechatError with a user message; a refused request
     leaves no row behind.
 
@@ -81,7 +82,9 @@ def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None 
     edit get its bytes; for the others its seed is reused, so the new picture keeps its composition.
     `engine` None means the request's engine, else the configured one; the request's model picks among the
     models the server offers (providers.get_provider). `mask` (a checked PNG from core.masks) limits the change
-    to the area painted on the source image; it is stored with the job (job_masks) in the same transaction."""
+    to the area painted on the source image; it is stored with the job (job_masks) in the same transaction.
+    `record(session, job)` runs inside that transaction too, after the row is written: the OpenAI-compatible API
+    writes its request there (core.api_jobs), so its Idempotency-Key and the job exist together or not at all."""
     provider = get_provider(engine or request.engine, model=request.model)
     request = validate(request, provider)
     if mask is not None and (source_image_id is None or not provider.capabilities.edits):
@@ -108,6 +111,8 @@ def submit(owner_id: int, request: ImageRequest, *, conversation_id: int | None 
             s.flush()
             if mask is not None:
                 s.add(JobMask(job_id=job.id, mask_b64=codec.to_b64(mask)))
+            if record is not None:
+                record(s, job)
             limits.reserve(s, owner_id=owner_id, job_id=job.id, amount_usd=estimate,
                            engine=provider.name, model=provider.model)
             admitted = admission.mark_admitted(s, owner_id)  # marks `job` itself when the owner has a free slot

@@ -3,6 +3,11 @@
 A late subscriber (a reloaded page, another Granian worker) reads the latest state and then
 follows the channel. Every event carries a per-job sequence number, so a subscriber can drop an
 event it already saw through `latest()`.
+
+Every event also carries the publisher's clock (`sent_at`). A UI watcher calls `Subscriber.delivered()` once
+the events it applied reached its state, which adds publish -> state delivery times of the events that came live
+over pub/sub (not replays of the stored latest state) to FANOUT, a histogram in Redis that /metrics reports
+(core/metrics.py). Publisher and web process on different hosts: the figure includes their clock difference.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from dataclasses import asdict, dataclass, field
 from redis.exceptions import RedisError
 
 from imagechat.core.redis_client import async_client, client, key
+from imagechat.core.redis_histogram import RedisHistogram
 from imagechat.models import TERMINAL
 
 log = logging.getLogger(__name__)
 
 LATEST_TTL_S = 24 * 3600
+# Publish -> a tab's state, seconds (the measured floor on one machine is a few milliseconds).
+FANOUT = RedisHistogram("progress_fanout_seconds",
+                        (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 
 # INCR the sequence, store the event as the latest, publish it: one atomic step.
 # The sequence starts at the publisher's clock in microseconds, so it keeps growing across a Redis restart
@@ -52,6 +61,9 @@ class ProgressEvent:
     error_code: str | None = None
     image_ids: list[str] = field(default_factory=list)
     seq: int = 0
+    sent_at: float = field(default=0.0, compare=False)  # the publisher's time.time() (set by publish)
+    # Received over pub/sub as it was published (not read back from the stored latest event); never sent.
+    live: bool = field(default=False, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:
@@ -60,7 +72,7 @@ class ProgressEvent:
     def to_json(self) -> str:
         # "seq" first so the Lua script can substitute it without parsing JSON.
         data = asdict(self)
-        data = {"seq": 0, **{k: v for k, v in data.items() if k != "seq"}}
+        data = {"seq": 0, **{k: v for k, v in data.items() if k not in ("seq", "live")}}
         return json.dumps(data)
 
     @classmethod
@@ -82,6 +94,7 @@ def _latest_key(job_id: str) -> str:
 
 def publish(event: ProgressEvent) -> int:
     """Publish from synchronous code (the worker, the submit service). Returns the sequence number."""
+    event.sent_at = time.time()
     seq = client().eval(_PUBLISH_LUA, 2, _seq_key(event.job_id), _latest_key(event.job_id),
                         event.to_json(), channel(event.job_id), LATEST_TTL_S, time.time_ns() // 1000)
     event.seq = int(seq)
@@ -148,7 +161,9 @@ class _Hub:
                 log.warning("progress bus: Redis connection lost; reconnecting")
                 continue
             if message is not None:
-                self._deliver(ProgressEvent.from_json(message["data"]))
+                event = ProgressEvent.from_json(message["data"])
+                event.live = True
+                self._deliver(event)
 
     def _deliver(self, event: ProgressEvent) -> None:
         for queue in list(self._queues.get(event.job_id, ())):
@@ -267,6 +282,19 @@ class Subscriber:
             if self._fresh(event):
                 newest[event.job_id] = event
         return list(newest.values())
+
+    async def delivered(self, events: Iterable[ProgressEvent]) -> None:
+        """Call once `events` reached the UI state: adds the publish -> here time of each one that came live
+        to FANOUT (one Redis round trip). Replays of the stored latest event are left out: their age is not
+        fan-out. Never raises; a Redis error only loses these observations."""
+        now = time.time()
+        seconds = [now - e.sent_at for e in events if e.live and e.sent_at > 0]
+        if not seconds:
+            return
+        try:
+            await FANOUT.observe(self._hub._client, seconds)
+        except (RedisError, OSError):
+            log.debug("progress bus: could not record fan-out latency", exc_info=True)
 
     async def events(self) -> AsyncIterator[ProgressEvent]:
         while True:

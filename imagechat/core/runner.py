@@ -135,7 +135,7 @@ class _Reporter:
 
 
 def _store_preview(job_id: str, data: bytes, number: int) -> str:
-    previews.store(job_id, data)
+    previews.store(job_id, data, number)
     return preview_url(job_id, number)
 
 

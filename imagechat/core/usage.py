@@ -139,15 +139,16 @@ def _daily(session: Session, owner_id: int, today: date) -> list[DaySpend]:
 
 
 # A ledger row of an answer from the library: usage {"cached": true, "saved_usd": <what a generation would cost>}.
-_CACHED = UsageEntry.usage["cached"] == sa.cast(sa.literal("true"), UsageEntry.usage.type)
-_SAVED = sa.case((func.jsonb_typeof(UsageEntry.usage["saved_usd"]) == "number",
-                  UsageEntry.usage["saved_usd"].as_float()), else_=0.0)
+# core.metrics counts them too.
+CACHED_ANSWER = UsageEntry.usage["cached"] == sa.cast(sa.literal("true"), UsageEntry.usage.type)
+SAVED_USD = sa.case((func.jsonb_typeof(UsageEntry.usage["saved_usd"]) == "number",
+                     UsageEntry.usage["saved_usd"].as_float()), else_=0.0)
 
 
 def _saved(session: Session, owner_id: int, month: datetime) -> tuple[float, float, int]:
-    base = (UsageEntry.owner_id == owner_id, UsageEntry.status != LedgerStatus.RELEASED, _CACHED)
-    total, count = session.exec(select(func.coalesce(func.sum(_SAVED), 0.0), func.count()).where(*base)).one()
-    this_month = session.exec(select(func.coalesce(func.sum(_SAVED), 0.0))
+    base = (UsageEntry.owner_id == owner_id, UsageEntry.status != LedgerStatus.RELEASED, CACHED_ANSWER)
+    total, count = session.exec(select(func.coalesce(func.sum(SAVED_USD), 0.0), func.count()).where(*base)).one()
+    this_month = session.exec(select(func.coalesce(func.sum(SAVED_USD), 0.0))
                               .where(*base, UsageEntry.created_at >= month)).one()
     return float(this_month), float(total), int(count)
 

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from imagechat.components.confirm import danger_confirm
 from imagechat.components.header import header
 from imagechat.components.share_dialog import copy_button, share_dialog
 from imagechat.state.shares import ShareRow, ShareState
@@ -93,28 +94,13 @@ def _row(row: ShareRow) -> rx.Component:
 
 
 def _confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Revoke this link?"),
-            rx.alert_dialog.description(
-                rx.text("“", ShareState.confirm_title, "” will no longer open for anyone who has the link. "
-                        "You can share it again later, with a new link.", overflow_wrap="anywhere"),
-                size="2",
-            ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray", size="3",
-                                                 on_click=ShareState.cancel_revoke)),
-                rx.alert_dialog.action(rx.button("Revoke", color_scheme="red", size="3", id="confirm-revoke",
-                                                 # red-9 under white text is 3.9:1; red-11 is over 4.5:1
-                                                 background="var(--red-11)", _hover={"background": "var(--red-12)"},
-                                                 on_click=ShareState.revoke(ShareState.confirm_id))),
-                gap="12px", justify="end", margin_top="16px",
-            ),
-            max_width="440px",
-        ),
-        open=ShareState.confirm_id != 0,
-        on_open_change=ShareState.set_confirm_open,
-    )
+    return danger_confirm(
+        "Revoke this link?",
+        rx.text("“", ShareState.confirm_title, "” will no longer open for anyone who has the link. You can share it "
+                "again later, with a new link.", overflow_wrap="anywhere"),
+        open_=ShareState.confirm_id != 0, on_open_change=ShareState.set_confirm_open, keep="Keep it",
+        on_keep=ShareState.cancel_revoke, act="Revoke", act_id="confirm-revoke",
+        on_act=ShareState.revoke(ShareState.confirm_id))
 
 
 def shares_page() -> rx.Component:

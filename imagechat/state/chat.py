@@ -978,6 +978,7 @@ class ChatState(SessionState):
                     try:
                         async with self:
                             prog = await self.get_state(ChatProgress)
+                            shown = [e for e in pending.values() if e.job_id in prog.live]
                             ended = {e.job_id: e for e in pending.values() if apply_progress(prog.live, e)}
                             pending.clear()
                             wanted = set(prog.live) - set(ended)
@@ -987,6 +988,7 @@ class ChatState(SessionState):
                                 done = True
                             else:
                                 done = False
+                        await sub.delivered(shown)  # the fan-out latency on /metrics
                         if ended:
                             await self._finish_jobs(owner, ended)
                             # The budget warning above the composer follows what the finished jobs cost.

@@ -279,6 +279,7 @@ class HistoryState(SessionState):
                                     row.active = event.status in ACTIVE
                             if ended:
                                 await self._refresh(owner, ended)
+                        await sub.delivered(events)  # the fan-out latency on /metrics
                         failures = 0
                     except Exception:  # a lock timeout under load, Redis away for a moment: try again
                         failures += 1

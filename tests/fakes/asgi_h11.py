@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from urllib.parse import unquote
 
 import h11
@@ -153,3 +154,43 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader):
             conn.receive_data(await reader.read(65536))
             continue
         return event
+
+
+class ServerThread:
+    """Runs an H11Server on an event loop of its own in a daemon thread (tests serve apps from their own process)."""
+
+    def __init__(self, server: H11Server, name: str = "asgi-h11"):
+        self.server, self.name = server, name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ServerThread:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.server.start())
+            except BaseException as exc:  # port in use etc.: surface it in start()
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.server.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._thread = None

@@ -16,7 +16,8 @@ running e2e app can trigger them:
 - prompt keywords: `[refuse]` (moderation_blocked), `[refuse:policy]` (content_policy_violation),
   `[fail:SPEC]` always, `[fail:SPEC*K]` for the first K requests with that prompt, `[slow:S]`
   (S seconds before the answer and between stream events).
-- latency_s before every answer, event_delay_s between stream events.
+- latency_s before every answer (with latency_max_s: a delay drawn uniformly from latency_s..latency_max_s for
+  each request, as a real API's answers vary), event_delay_s between stream events.
 
 Models follow imagechat's table (imagechat/core/providers/image_models.py): each model takes exactly its
 sizes and qualities (400 with OpenAI's error body otherwise), usage is priced consistently with the table,
@@ -45,6 +46,7 @@ import base64
 import io
 import json
 import math
+import random
 import re
 import signal
 import threading
@@ -61,7 +63,7 @@ from starlette.responses import JSONResponse, Response
 from imagechat.core.providers import image_models
 from imagechat.core.providers.openai_pricing import chat_shutdown
 from tests.fakes import fake_chat, fake_images
-from tests.fakes.asgi_h11 import H11Server
+from tests.fakes.asgi_h11 import H11Server, ServerThread
 
 STANDARD_SIZES = tuple(f"{w}x{h}" for w, h in image_models.STANDARD_SIZES)
 FORMATS = ("png", "jpeg", "webp")
@@ -159,7 +161,7 @@ _KEYWORD = re.compile(r"\[(refuse|fail|slow)(?::([^\]]*))?\]")
 class FakeOpenAI:
     def __init__(self, *, api_keys: set[str] | None = None, latency_s: float = 0.0, event_delay_s: float = 0.0,
                  default_fault: str | None = None, port: int = 0, chat_delay_s: float = 0.0,
-                 today: date | None = None):
+                 today: date | None = None, latency_max_s: float | None = None):
         self.api_keys = api_keys  # None: any non-empty bearer token is accepted
         self.chat_delay_s = chat_delay_s
         self.chat_default_fault: Fault | None = None
@@ -167,6 +169,7 @@ class FakeOpenAI:
         self._chat_script: list[fake_chat.ChatReply] = []
         self.latency_s, self.event_delay_s = latency_s, event_delay_s
         self._defaults = (latency_s, event_delay_s, default_fault)
+        self.latency_max_s = self._latency_max_default = latency_max_s  # None: always latency_s
         self._chat_defaults = (chat_delay_s, None)
         self.default_fault = parse_fault(default_fault) if default_fault else None
         self.today = today  # the day model shutdowns are judged on; None: the real (UTC) date
@@ -179,8 +182,7 @@ class FakeOpenAI:
         self._log: list[RecordedRequest] = []
         self._prompt_hits: dict[tuple[str, str], int] = {}
         self._server = H11Server(self, "127.0.0.1", port)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: ServerThread | None = None
 
     # ---- knobs and log (thread-safe: the server runs in its own thread) ----
     def script(self, *specs: str) -> None:
@@ -226,12 +228,18 @@ class FakeOpenAI:
             self._prompt_hits.clear()
             self._chat_script.clear()
         self.latency_s, self.event_delay_s, fault = self._defaults
+        self.latency_max_s = self._latency_max_default
         self.set_default_fault(fault)
         self.chat_delay_s, self.chat_default_fault = self._chat_defaults
         self.today = self._today_default
         self.model_shutdowns = {}
         self.shut_down_models = set()
         self.models_fault = None
+
+    def latency(self) -> float:
+        """This request's delay before the answer: latency_s, or a uniform draw up to latency_max_s."""
+        low, high = self.latency_s, self.latency_max_s
+        return random.uniform(low, high) if high is not None and high > low else low
 
     # ---- models and their lifecycle (the table, plus this fake's overrides) ----
     def current_day(self) -> date:
@@ -285,35 +293,13 @@ class FakeOpenAI:
 
     # ---- lifecycle ----
     def start(self) -> FakeOpenAI:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._server.start())
-            except BaseException as exc:  # port in use etc.: surface it in start()
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._server.close())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
+        self._runner = ServerThread(self._server, "fake-openai").start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
@@ -361,6 +347,8 @@ class FakeOpenAI:
                                      finish_reason=r.get("finish_reason"), delay_s=r.get("delay_s"))
             elif action == "config":
                 self.latency_s = float(body.get("latency_s", self.latency_s))
+                if "latency_max_s" in body:
+                    self.latency_max_s = None if body["latency_max_s"] is None else float(body["latency_max_s"])
                 self.event_delay_s = float(body.get("event_delay_s", self.event_delay_s))
                 if "default_fault" in body:
                     self.set_default_fault(body["default_fault"])
@@ -393,9 +381,9 @@ class FakeOpenAI:
             rec.params = {k: v for k, v in params.items()}
             self._check_auth(headers.get("authorization", ""))
             prompt = params.get("prompt") if isinstance(params.get("prompt"), str) else ""
-            delay = self._prompt_delay(prompt)
-            if self.latency_s or delay:
-                await asyncio.sleep(max(self.latency_s, delay))
+            delay, latency = self._prompt_delay(prompt), self.latency()
+            if latency or delay:
+                await asyncio.sleep(max(latency, delay))
             fault = self._pick_fault(prompt)
             rec.fault = fault.spec if fault else None
             stream_fault = await self._apply_fault(fault, send, rec, bool(params.get("stream")))
@@ -424,8 +412,8 @@ class FakeOpenAI:
             self._log.append(rec)
         try:
             self._check_auth(headers.get("authorization", ""))
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+            if latency := self.latency():
+                await asyncio.sleep(latency)
             fault = parse_fault(self.models_fault) if self.models_fault else None
             rec.fault = fault.spec if fault else None
             if await self._apply_fault(fault, send, rec, False) == "done":
@@ -455,8 +443,8 @@ class FakeOpenAI:
             params, _, _ = await _read_json(request)
             rec.params = params
             self._check_auth(headers.get("authorization", ""))
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+            if latency := self.latency():
+                await asyncio.sleep(latency)
             try:
                 fake_chat.validate(params, self.chat_models)
             except fake_chat.BadRequest as err:  # invalid requests do not use up the script
@@ -829,13 +817,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fake OpenAI Images API on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed, and written to --port-file)")
     parser.add_argument("--port-file", help="write the chosen port here once listening")
-    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--latency-max", type=float, help="with --latency: each answer waits a uniform draw "
+                                                          "between the two (e.g. --latency 2 --latency-max 5)")
     parser.add_argument("--event-delay", type=float, default=0.0)
     parser.add_argument("--fail", action="append", default=[], help="scripted fault spec, repeatable")
     parser.add_argument("--default-fault")
     parser.add_argument("--api-key", action="append", help="accept only these keys (repeatable)")
     args = parser.parse_args(argv)
     fake = FakeOpenAI(api_keys=set(args.api_key) if args.api_key else None, latency_s=args.latency,
+                      latency_max_s=args.latency_max,
                       event_delay_s=args.event_delay, default_fault=args.default_fault, port=args.port)
     fake.script(*args.fail)
 

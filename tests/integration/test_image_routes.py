@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from datetime import timedelta
 
 import pytest
 from PIL import Image as PILImage
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from imagechat.api.images import routes
-from imagechat.core import auth, jobs, previews, progress
+from imagechat.core import auth, jobs, organise, previews, progress
 from imagechat.core.auth import SESSION_COOKIE
 from imagechat.core.request import ImageRequest
+from imagechat.db import session_scope
+from imagechat.models import AuthSession, User, utcnow
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +124,38 @@ def test_previews_are_owner_only_and_end_with_the_job(client, stored, private_na
     assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["other"]).status_code == 404
     jobs.cancel(owner_id, job_id)  # a cancelled job's last preview is not served any more
     assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["owner"]).status_code == 404
+
+
+@pytest.mark.parametrize("variant", ["full", "thumb.webp"])
+def test_session_checked_with_the_bytes_refuses_expired_disabled_and_deleted(client, variant):
+    """The bytes route checks the session inside the image query: each way a session or an image stops counting
+    must still refuse (expired -> 401, disabled user -> 401, deleted image -> 404)."""
+    owner, cookies = _account()
+    job_id = jobs.submit(owner, ImageRequest(prompt="A lighthouse at night", width=256, height=256))
+    event = asyncio.run(asyncio.wait_for(_final(job_id), 60))
+    url = f"/api/images/{event.image_ids[0]}/{variant}"
+    assert client.get(url, cookies=cookies).status_code == 200
+
+    hashed = auth.token_hash(cookies[SESSION_COOKIE])
+    with session_scope() as s:
+        row = s.exec(select(AuthSession).where(AuthSession.token_hash == hashed)).one()
+        valid_until, row.expires_at = row.expires_at, utcnow() - timedelta(seconds=1)
+    assert client.get(url, cookies=cookies).status_code == 401
+
+    _, cookies = _account_again(owner)
+    assert client.get(url, cookies=cookies).status_code == 200
+    for disabled_at, status in ((utcnow(), 401), (None, 200)):  # the flag itself, sessions left in place
+        with session_scope() as s:
+            s.get(User, owner).disabled_at = disabled_at
+        assert client.get(url, cookies=cookies).status_code == status
+
+    organise.delete_images(owner, [uuid.UUID(event.image_ids[0])])
+    assert client.get(url, cookies=cookies).status_code == 404
+    assert valid_until > utcnow()
+
+
+def _account_again(user_id: int):
+    with session_scope() as s:
+        name = s.get(User, user_id).username
+    _, token = auth.log_in(name, "correct horse battery")
+    return user_id, {SESSION_COOKIE: token}

@@ -50,7 +50,12 @@ class WorkerProcess:
             [sys.executable, "-m", "workers", "--processes", str(processes), "--threads", str(threads)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self._wait_ready(processes)
+        try:
+            self._wait_ready(processes)
+        except BaseException:  # not ready (or Ctrl-C): nobody holds this object to stop it, so end it here
+            self.kill()
+            self._log.close()
+            raise
 
     def _wait_ready(self, processes: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

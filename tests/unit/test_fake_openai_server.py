@@ -129,6 +129,18 @@ def test_a_mask_the_api_would_refuse_is_a_400_with_openais_error_body(fake, mask
     assert message in error["message"] and error["type"] == "invalid_request_error"
 
 
+def test_latency_range_draws_each_request_its_own_delay(fake):
+    """--latency 2 --latency-max 5 (benchmarks/bench_scale.py): every answer waits a uniform draw in the range."""
+    assert httpx.post(fake.base_url.removesuffix("/v1") + "/_fake/config",
+                      json={"latency_s": 0.01, "latency_max_s": 0.05}).json() == {"ok": True}
+    draws = [fake.latency() for _ in range(300)]
+    assert all(0.01 <= d <= 0.05 for d in draws)
+    assert min(draws) < 0.02 and max(draws) > 0.04  # spread over the range, not one fixed value
+    assert post(fake, {"model": "gpt-image-2", "prompt": "p", "quality": "low"}).status_code == 200
+    fake.reset()
+    assert fake.latency_max_s is None and fake.latency() == 0.0
+
+
 def test_standalone_process_with_admin_api(tmp_path):
     port_file = tmp_path / "port"
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", "0",

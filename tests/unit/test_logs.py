@@ -158,7 +158,7 @@ def test_secrets_never_reach_a_log_line(tmp_path, root_logger):
     log.info("settings: %s", settings)  # SecretStr prints as stars; the URLs carry passwords
     log.info("connecting to %s and %s", settings.database_url, settings.redis_url)
     log.info("header", extra={"authorization": f"Bearer {key}", "user_id": 3})
-    log.info("another key-shaped value sk-live-abcdefghijklmnopqrstu must not leak either")
+    log.info("another key-shaped value sk-live-abcdefghijklmnopqrstu must not leak either, nor ick_%s", "Q" * 43)
     try:
         raise RuntimeError(f"upstream said: invalid key {key}")
     except RuntimeError:
@@ -166,9 +166,9 @@ def test_secrets_never_reach_a_log_line(tmp_path, root_logger):
 
     for text in (path.read_text(), stderr.getvalue()):
         assert len(text.splitlines()) == 6
-        for secret in (key, key[:20], DB_PASSWORD, REDIS_PASSWORD, "sk-live-abcdefghijklmnopqrstu"):
+        for secret in (key, key[:20], DB_PASSWORD, REDIS_PASSWORD, "sk-live-abcdefghijklmnopqrstu", "Q" * 20):
             assert secret not in text
-        assert text.count(REDACTED) >= 7
+        assert text.count(REDACTED) >= 8
         assert "postgresql+psycopg://app:[redacted]@127.0.0.1:5432/imagechat" in text
 
 
