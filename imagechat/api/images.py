@@ -163,6 +163,8 @@ def preview(request: Request) -> Response:
         data = jobs.preview_bytes(owner, job_id)
     except NotFound:
         return _not_found()
+    if data is None:  # the owner's job has ended since the page was told of this preview: nothing to show
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     # Previews change while a job runs: the ?v= query names the version, the bytes are never cached.
     return Response(data, media_type="image/webp", headers={"Cache-Control": "no-store"})
 

@@ -239,10 +239,13 @@ def requeue(job_id: uuid.UUID, *, stage: str, delay_s: float, attempt: int | Non
     return True
 
 
-def preview_bytes(owner_id: int, job_id: uuid.UUID) -> bytes:
-    """The running job's newest preview; none once the job has ended (a cancelled job's stays private)."""
+def preview_bytes(owner_id: int, job_id: uuid.UUID) -> bytes | None:
+    """The running job's newest preview; None once the job has ended (a cancelled job's stays private, a finished
+    job's image replaces it). A tab can ask for a preview announced a moment before the job ended."""
     job = get_job(owner_id, job_id)
-    data = previews.get(str(job_id)) if job.status not in TERMINAL else None
+    if job.status in TERMINAL:
+        return None
+    data = previews.get(str(job_id))
     if data is None:
         raise NotFound("No preview is available for this job yet.")
     return data

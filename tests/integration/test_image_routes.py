@@ -123,7 +123,9 @@ def test_previews_are_owner_only_and_end_with_the_job(client, stored, private_na
     assert r.status_code == 200 and r.content[8:12] == b"WEBP" and r.headers["cache-control"] == "no-store"
     assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["other"]).status_code == 404
     jobs.cancel(owner_id, job_id)  # a cancelled job's last preview is not served any more
-    assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["owner"]).status_code == 404
+    gone = client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["owner"])
+    assert (gone.status_code, gone.content, gone.headers["cache-control"]) == (204, b"", "no-store")
+    assert client.get(f"/api/jobs/{job_id}/preview.webp", cookies=stored["other"]).status_code == 404
 
 
 @pytest.mark.parametrize("variant", ["full", "thumb.webp"])
