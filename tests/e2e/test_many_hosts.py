@@ -39,6 +39,7 @@ from sqlmodel import select
 from imagechat.core.auth import SESSION_COOKIE
 from tests.e2e.conftest import running_app
 from tests.e2e.helpers import SUNSET, send, sign_up
+from tests.support.own_database import own_database
 from tests.support.services import WorkerGroup, WorkerProcess
 
 pytestmark = pytest.mark.e2e
@@ -104,23 +105,31 @@ class BusRecorder:
 
 @pytest.fixture(scope="module")
 def cluster(database_url, redis_url, tmp_path_factory):
+    """One deployment: its own database (PostgreSQL is a deployment's truth: the session's e2e worker, on another
+    Redis namespace, would otherwise take this cluster's queued jobs for lost ones and run them itself, and this
+    cluster's recovery would repair other tests' jobs) and its own Redis namespace. The test reads it too."""
     namespace = f"e2e-hosts-{uuid.uuid4().hex[:6]}"
-    group = WorkerGroup(database_url, redis_url, tmp_path_factory.mktemp("many-hosts"))
     settings = dict(image_engine="offline", redis_namespace=namespace, job_stale_after_s=STALE_AFTER_S,
                     request_cache_hours=0)  # every request is a new job, never an answer from the library
-    try:
-        # running_app starts one worker with each app (through group.start); the third comes after.
-        with running_app("hosts-a", database_url, redis_url, group.start, **settings) as app_a, \
-                running_app("hosts-b", database_url, redis_url, group.start, **settings) as app_b:
-            group.start(processes=1, threads=2, **settings)
-            assert len(group.started) == 3
-            yield Cluster(app_a, app_b, group.started, namespace)
-    finally:
-        group.stop_all()
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=f"{namespace}:*", count=1000):
-            client.delete(key)
-        client.close()
+    with own_database("imagechat_hosts") as hosts_db:
+        group = WorkerGroup(hosts_db, redis_url, tmp_path_factory.mktemp("many-hosts"))
+        try:
+            yield from _cluster(group, hosts_db, redis_url, namespace, settings)
+        finally:
+            group.stop_all()
+            client = redis.Redis.from_url(redis_url)
+            for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+                client.delete(key)
+            client.close()
+
+
+def _cluster(group: WorkerGroup, database_url: str, redis_url: str, namespace: str, settings: dict):
+    # running_app starts one worker with each app (through group.start); the third comes after.
+    with running_app("hosts-a", database_url, redis_url, group.start, **settings) as app_a, \
+            running_app("hosts-b", database_url, redis_url, group.start, **settings) as app_b:
+        group.start(processes=1, threads=2, **settings)
+        assert len(group.started) == 3
+        yield Cluster(app_a, app_b, group.started, namespace)
 
 
 def _user_id(username: str) -> int:
