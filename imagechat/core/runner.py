@@ -97,6 +97,7 @@ class _Reporter:
         self._last = 0.0
         self._pending: ProgressEvent | None = None
         self._flush: asyncio.TimerHandle | None = None
+        self._storing: asyncio.Future | None = None
 
     async def __call__(self, update: Progress) -> None:
         self.percent = max(self.percent, min(99.0, float(update.percent)))  # 100 only once stored
@@ -105,7 +106,11 @@ class _Reporter:
         preview_url = None
         if update.preview is not None:
             self.previews += 1
-            preview_url = await asyncio.to_thread(_store_preview, self.job_id, update.preview, self.previews)
+            # Shielded: a cancel must not leave the thread writing a preview after the job's end forgot it
+            # (drain waits for it).
+            self._storing = asyncio.ensure_future(
+                asyncio.to_thread(_store_preview, self.job_id, update.preview, self.previews))
+            preview_url = await asyncio.shield(self._storing)
         event = ProgressEvent(job_id=self.job_id, status=JobStatus.RUNNING, percent=round(self.percent, 1),
                               stage=self.stage, preview_url=preview_url)
         now = time.monotonic()
@@ -126,6 +131,13 @@ class _Reporter:
         self._pending = None
         self._last = time.monotonic()
         progress.publish(event)
+
+    async def drain(self) -> None:
+        """Wait for a preview still being written (the engine was stopped while it was stored)."""
+        if self._storing is not None and not self._storing.done():
+            await asyncio.wait([self._storing])
+        if self._storing is not None and not self._storing.cancelled():
+            self._storing.exception()  # retrieved: a failed write after the cancel is not worth a warning
 
     def close(self) -> None:
         if self._flush is not None:
@@ -193,6 +205,7 @@ async def run_job(job_id: str) -> None:
         await asyncio.to_thread(_store, claim, result)
     except asyncio.CancelledError:
         reporter.close()
+        await reporter.drain()
         if await asyncio.to_thread(redis_client.client().exists, cancel_key(job_id)):
             log.info("job stopped: cancelled", extra={"job_id": job_id, "user_id": claim.owner_id})
             await asyncio.to_thread(_settle_cancelled, claim)
@@ -291,6 +304,7 @@ def _settle_cancelled(claim: _Claim) -> None:
     how much of it, so the reservation (the estimate's upper bound) is charged. Free engines reserve 0."""
     with session_scope() as s:
         limits.charge_reservation(s, claim.job_id, why="cancelled while the engine was running")
+    previews.forget(str(claim.job_id))  # jobs.cancel forgot it too, maybe before the engine's last one was written
     admission.admit(claim.owner_id)
 
 

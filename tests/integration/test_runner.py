@@ -7,6 +7,7 @@ consumes, then calls `runner.run_job` in the test's own event loop, as a Dramati
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 import pytest
@@ -104,6 +105,32 @@ async def test_cancel_while_running_stores_nothing_and_charges_what_was_reserved
     assert _images(job_id) == []
     entry = _ledger(job_id)  # the engine had the request: its reservation is charged (the offline engine's is $0)
     assert (entry.status, entry.amount_usd, entry.usage["billed"]) == (LedgerStatus.CHARGED, 0.0, "unknown")
+    assert previews.get(str(job_id)) is None
+
+
+async def test_a_preview_still_being_written_when_cancelled_does_not_outlive_the_job(owner, monkeypatch):
+    """The cancel lands while a worker thread writes a preview (a slow Redis): that write must not leave
+    a preview behind the job's end, which would show a stale picture for an hour."""
+    writing, release, written = threading.Event(), threading.Event(), threading.Event()
+    store = previews.store
+
+    def slow_store(job_id, data, number=None):
+        writing.set()
+        release.wait(10)
+        store(job_id, data, number)
+        written.set()
+
+    monkeypatch.setattr(previews, "store", slow_store)
+    job_id = jobs.submit(owner, ImageRequest(prompt="a harbour at dusk", width=512, height=512))
+    task = asyncio.ensure_future(runner.run_job(str(job_id)))
+    assert await asyncio.to_thread(writing.wait, 30), "the engine never sent a preview"
+    assert await asyncio.to_thread(jobs.cancel, owner, job_id) is True
+    await asyncio.sleep(0.6)  # the watchdog (every 0.25 s) has cancelled the engine; the write is still going
+    release.set()
+    await asyncio.wait_for(task, 10)
+    assert await asyncio.to_thread(written.wait, 10)
+
+    assert _job(job_id).status == JobStatus.CANCELLED
     assert previews.get(str(job_id)) is None
 
 
