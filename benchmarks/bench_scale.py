@@ -22,10 +22,12 @@ library never answers for the engine.
    progress streams in; workers: --ui-processes x --ui-threads. Another user's tab sends a cheap event
    (ChatState.set_drawer) and times until its delta arrives: idle first, then --round-trips while the 20 users'
    jobs run. Target p95 <= 50 ms.
-3. The session watcher's cost (imagechat/state/session.py: each tab asks PostgreSQL for finished jobs every
-   SESSION_CHECK_S): the app reaches PostgreSQL through a counting relay in this process that reads the
-   frontend protocol (Query and Parse/Bind/Execute messages), so every statement the app sends is counted by
-   its SQL; printed per second during phase 2 (21 tabs open), grouped by transaction.
+3. The session watcher's cost (imagechat/state/session.py: each tab looks every SESSION_CHECK_S and asks
+   PostgreSQL for finished jobs only when its user's counter of ended jobs moved, or every BACKSTOP_S): the app
+   reaches PostgreSQL through a counting relay in this process that reads the frontend protocol (Query and
+   Parse/Bind/Execute messages), so every statement the app sends is counted by its SQL; printed per second
+   during phase 2 (21 tabs open), grouped by transaction, then for QUIET_WINDOW_S with the same tabs open and
+   every job ended.
 4. The blocking design for comparison: /bench/blocking (imagechat/pages/bench.py) is a plain handler calling
    the synchronous OpenAI client against the same fake, the shape of reflex-dev/templates `dalle`; 20 tabs start
    one generation each and 4 other tabs ping every 0.25 s (not waiting for answers, as a user keeps clicking)
@@ -70,6 +72,7 @@ from tests.support.services import WorkerProcess, worker_env
 
 USERS = 20
 LATENCY_S = (2.0, 5.0)
+QUIET_WINDOW_S = 12.0  # phase 3: how long the open tabs are watched once every job ended
 _MISSING = object()
 
 
@@ -487,6 +490,8 @@ class LoadResult:
     window_s: float
     statements: list[Statement]
     meter: Meter
+    quiet_s: float  # then: the same tabs open, every job ended
+    quiet_statements: list[Statement]
 
 
 async def ui_under_load(base: str, handlers: dict[str, str], owners: list[int], me: int, per_user: int,
@@ -542,13 +547,21 @@ async def ui_under_load(base: str, handlers: dict[str, str], owners: list[int], 
                 await asyncio.sleep(0.1)
         t1 = time.monotonic()
         streamed = counts["messages"] - streamed_before
+        deadline = time.monotonic() + 180
+        while active["n"] > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2 * _setting("session_check_s") + 1)  # the watchers have told the last ends
+        t2 = time.monotonic()
+        await asyncio.sleep(QUIET_WINDOW_S)
+        t3 = time.monotonic()
     finally:
         watcher.cancel()
         for task in drains:
             task.cancel()
         for t in [*tabs, mine]:
             await t.close()
-    return LoadResult(idle, loaded, seen_active, streamed, t1 - t0, counter.between(t0, t1), meter)
+    return LoadResult(idle, loaded, seen_active, streamed, t1 - t0, counter.between(t0, t1), meter,
+                      t3 - t2, counter.between(t2, t3))
 
 
 def print_ui(result: LoadResult, per_user: int, processes: int, threads: int, tabs: int) -> None:
@@ -577,16 +590,23 @@ def print_ui(result: LoadResult, per_user: int, processes: int, threads: int, ta
     for purpose, group in sorted(by_txn.items(), key=lambda kv: -len(kv[1])):
         queries = sum(1 for s in group if s.shape == purpose)
         print(f"   {len(group) / seconds:6.2f} statements/s ({queries / seconds:5.2f} queries/s): {purpose}")
-    # notifications.finished_since: only the session watcher asks it (one owner's jobs that ended since a moment).
+    print_watcher("while the jobs run", statements, seconds, tabs)
+    print(f"   all statements of the app: {len(statements) / seconds:.1f}/s")
+    print_watcher(f"then, every job ended, the same {tabs} tabs open", result.quiet_statements, result.quiet_s, tabs)
+    print(f"   all statements of the app: {len(result.quiet_statements) / result.quiet_s:.1f}/s\n"
+          f"   Besides: one session re-check per tab every 30 s (REVALIDATE_S: {tabs / 30:.2f} queries/s for {tabs} "
+          "tabs, not all inside a window) and two Redis reads per tick (revoked? the user's counter of ended jobs)")
+
+
+def print_watcher(when: str, statements: list[Statement], seconds: float, tabs: int) -> None:
+    """notifications.finished_since: only the session watcher asks it (one owner's jobs that ended since a moment),
+    when a job of that owner ended or every notifications.BACKSTOP_S."""
     finished = {s.shape for s in statements if s.shape.startswith("SELECT generation_jobs+conversations")}
     queries = sum(1 for s in statements if s.shape in finished)
     round_trips = sum(1 for s in statements if s.txn in finished)
-    print(f"   session watcher: {queries / seconds:.2f} finished-job queries/s = {queries / seconds / tabs:.2f} per "
-          f"tab (1/SESSION_CHECK_S expected), each in its own transaction: {round_trips / seconds:.1f} statements/s "
-          f"with the pool's pre-ping, BEGIN and COMMIT. Besides: one session re-check per tab every 30 s "
-          f"(REVALIDATE_S: {tabs / 30:.2f} queries/s for {tabs} tabs, not all inside this window) and one Redis "
-          "EXISTS per tick")
-    print(f"   all statements of the app: {len(statements) / seconds:.1f}/s")
+    print(f"   session watcher, {when} ({seconds:.1f} s): {queries / seconds:.2f} finished-job queries/s = "
+          f"{queries / seconds / tabs:.3f} per tab, each in its own transaction: {round_trips / seconds:.1f} "
+          "statements/s with the pool's pre-ping, BEGIN and COMMIT")
 
 
 def _setting(name: str):

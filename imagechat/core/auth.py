@@ -22,7 +22,6 @@ import re
 import secrets
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -461,16 +460,9 @@ def revoke_user_sessions(user_id: int) -> int:
     return len(rows)
 
 
-_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 async def is_revoked(hashed: str) -> bool:
     """Whether this session was revoked (one Redis EXISTS). Raises RedisError when Redis is away."""
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        client = _async_clients[loop] = redis_client.async_client()
-    return bool(await client.exists(_revoked_key(hashed)))
+    return bool(await redis_client.loop_client().exists(_revoked_key(hashed)))
 
 
 def purge_expired_sessions() -> int:

@@ -18,7 +18,19 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
-from imagechat.core import admission, cache, codec, library, limits, masks, previews, progress, queue, redis_client
+from imagechat.core import (
+    admission,
+    cache,
+    codec,
+    library,
+    limits,
+    masks,
+    notifications,
+    previews,
+    progress,
+    queue,
+    redis_client,
+)
 from imagechat.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from imagechat.core.progress import ProgressEvent
 from imagechat.core.providers import get_provider
@@ -194,6 +206,7 @@ def cancel(owner_id: int, job_id: uuid.UUID) -> bool:
     previews.forget(str(job_id))
     progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.CANCELLED, percent=percent,
                                    stage="Cancelled"))
+    notifications.mark_ended(owner_id)
     log.info("job cancelled by its owner", extra={"job_id": str(job_id), "user_id": owner_id})
     if not was_running:
         admission.admit(owner_id)
@@ -219,6 +232,7 @@ def fail(job_id: uuid.UUID, message: str, code: str, *, attempt: int | None = No
     try:
         progress.publish(ProgressEvent(job_id=str(job_id), status=JobStatus.FAILED, percent=percent,
                                        stage="Failed", error=message, error_code=code))
+        notifications.mark_ended(owner_id)
         previews.forget(str(job_id))
         admission.admit(owner_id)
     except RedisError:  # the database already says failed; a reload shows it, recovery admits the next job

@@ -6,6 +6,8 @@ server's client limit is reached."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from functools import lru_cache
 
 import redis
@@ -36,3 +38,15 @@ def async_client(url: str | None = None) -> aredis.Redis:
     pool = aredis.BlockingConnectionPool.from_url(url or settings.redis_url,
                                                   max_connections=settings.redis_max_connections, timeout=5)
     return aredis.Redis(connection_pool=pool)
+
+
+_loop_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def loop_client() -> aredis.Redis:
+    """The running event loop's shared async client (for quick lookups on the web backend's loop)."""
+    loop = asyncio.get_running_loop()
+    found = _loop_clients.get(loop)
+    if found is None:
+        found = _loop_clients[loop] = async_client()
+    return found

@@ -15,7 +15,7 @@ from datetime import timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from imagechat.core import admission, library, limits, masks, previews, progress, redis_client
+from imagechat.core import admission, library, limits, masks, notifications, previews, progress, redis_client
 from imagechat.core.errors import ImagechatError, NotFound, ServiceUnavailable, StorageUnavailable, TransientEngineError
 from imagechat.core.jobs import cancel_key, fail, locked, requeue
 from imagechat.core.progress import ProgressEvent
@@ -271,6 +271,7 @@ def _store(claim: _Claim, result: GenerationResult) -> None:
         return
     progress.publish(ProgressEvent(job_id=str(claim.job_id), status=JobStatus.SUCCEEDED, percent=100, stage="Done",
                                    image_ids=[str(i) for i in ids]))
+    notifications.mark_ended(claim.owner_id)
     log.info("job succeeded: %d image(s), $%.4f", len(ids), result.cost_usd,
              extra={"job_id": str(claim.job_id), "user_id": claim.owner_id})
     previews.forget(str(claim.job_id))

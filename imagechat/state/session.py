@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import time
-from datetime import datetime
 
 import reflex as rx
 from redis.exceptions import RedisError
@@ -110,20 +109,19 @@ class SessionState(rx.State):
         session.is_admin = False
         session._expires_at = session._checked_at = 0.0
 
-    async def _job_notices(self, owner: int, since: list[datetime]) -> list:
+    async def _job_notices(self, owner: int, cursor: notifications.Cursor) -> list:
         """Jobs of this user that ended since the last tick: the chat marks their conversations when another one
         (or another page) is in view, and assets/notify.js counts them in the title of a hidden tab and raises a
         browser notification when the user allowed it (the browser knows whether the tab is seen)."""
         from imagechat.state.chat import ChatState  # the chat's state derives from this one
 
         try:
-            done = await asyncio.to_thread(notifications.finished_since, owner, since[0])
+            done = await notifications.news(owner, cursor)
         except Exception:  # noqa: BLE001 - the database away: the next tick asks again from the same moment
             log.warning("could not check for finished jobs", exc_info=True)
             return []
         if not done:
             return []
-        since[0] = done[-1].finished_at
         async with self:
             chat = await self.get_state(ChatState)
             on_chat = self.router.page.path in ("/", "/index")
@@ -154,7 +152,7 @@ class SessionState(rx.State):
                 tabs.release("session", client_token, me)
                 return
             hashed, expires_at = self._token_hash, self._expires_at
-        since = [utcnow()]  # jobs that end from now on are told about
+        cursor = notifications.Cursor(since=utcnow())  # jobs that end from now on are told about
         interval = get_settings().session_check_s
         checked_at = time.monotonic()
         log.debug("session watcher %s started", me)
@@ -178,7 +176,7 @@ class SessionState(rx.State):
                         log.warning("session check failed; trying again in %.0f s", interval, exc_info=True)
                         continue
                     if not ended:
-                        for event in await self._job_notices(user_id, since):
+                        for event in await self._job_notices(user_id, cursor):
                             yield event
                         continue
                 async with self:

@@ -45,7 +45,7 @@ def test_create_use_and_revoke_a_key(browser: Browser, base_url: str, screenshot
         key = box.input_value()
         page.locator("#copy-key").click()
         assert page.evaluate("() => navigator.clipboard.readText()") == key
-        page.screenshot(path=screenshots_dir / "settings-new-key-desktop.png")
+        page.screenshot(path=screenshots_dir / "settings-new-key-desktop.png", animations="disabled")
         page.locator("#close-new-key").click()
         expect(box).to_have_count(0)
         row = page.locator(".key-row")
@@ -92,7 +92,7 @@ def test_settings_on_a_phone(browser: Browser, base_url: str, screenshots_dir):
         page.locator("#key-name-input").fill("phone")
         page.locator("#create-key").click()
         expect(page.locator("#new-key")).to_have_value(re.compile(r"^ick_"))
-        page.screenshot(path=screenshots_dir / "settings-new-key-phone.png")
+        page.screenshot(path=screenshots_dir / "settings-new-key-phone.png", animations="disabled")
         page.locator("#close-new-key").click()
         expect(page.locator(".key-row")).to_have_count(1)
         page.screenshot(path=screenshots_dir / "settings-phone.png", full_page=True)
