@@ -70,6 +70,7 @@ class User(SQLModel, table=True):
     daily_budget_usd: float | None = None
     monthly_budget_usd: float | None = None
     rate_limit: str | None = Field(default=None, max_length=64)  # limits syntax, e.g. 10/minute
+    composer_options: dict | None = Field(default=None, sa_type=JSONB)  # the last options chosen (core/preferences.py)
 
 
 class AuthSession(SQLModel, table=True):

@@ -187,6 +187,12 @@ class Settings(BaseSettings):
                                                                   "past this size (bytes)")
     log_backups: int = Field(5, ge=1, description="rotated log files kept per log (name.log.1 ... name.log.N)")
 
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value):
+        """`OPENAI_API_KEY=` (a line of .env.example uncommented and left empty) means no key, not an empty one."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value):

@@ -38,6 +38,7 @@ from imagechat.core import (
     jobs,
     options,
     organise,
+    preferences,
     progress,
     suggestions,
 )
@@ -276,6 +277,8 @@ class ChatState(SessionState):
     opt_count: int = 1
     opt_engine: str = ""  # "" = the configured engine
     opt_model: str = ""  # "" = the engine's configured model
+    _options_restored: bool = False  # the account's remembered options were applied to this tab
+    _options_saved: dict | None = None  # what the account holds (core/preferences.py), to skip writing it again
     engines: list[EngineItem] = []  # shown only when there are several
     models: list[str] = []  # the chosen engine's models, shown only when there are several
     # Prompt assistance: suggestions while typing, and Enhance's before/after.
@@ -377,6 +380,8 @@ class ChatState(SessionState):
         owner = await self._signed_in_user_id()
         if not owner:
             return rx.redirect("/login")
+        if not self._options_restored:
+            await self._restore_options(owner)
         params = self.router.url.query_parameters
         wanted, message_id = as_id(params.get("c")), as_id(params.get("m"))
         events: list = []
@@ -630,10 +635,43 @@ class ChatState(SessionState):
                           f"This engine makes {made[0]}×{made[1]}, the nearest size to "
                           f"{self.opt_width}×{self.opt_height}.")
 
+    async def _restore_options(self, owner: int) -> None:
+        """A new tab starts from the options the user last chose (on any tab or browser)."""
+        try:
+            remembered = await asyncio.to_thread(preferences.load_composer, owner)
+        except ImagechatError:
+            return  # the defaults, and the next load tries again
+        self._options_restored = True
+        if remembered is None:
+            return
+        o = remembered.options
+        self.opt_style, self.opt_quality, self.opt_count = o.style or "", o.quality, o.n
+        self.opt_aspect, self.opt_width, self.opt_height = remembered.aspect, o.width, o.height
+        self.custom_width, self.custom_height = str(o.width), str(o.height)
+        self.opt_engine, self.opt_model = o.engine or "", o.model or ""
+        self._options_saved = preferences.as_json(remembered)
+
+    async def _remember_options(self, owner: int) -> None:
+        """The options just closed become the account's (written only when they changed)."""
+        try:
+            chosen = preferences.Composer(self._options(), self.opt_aspect)
+        except ImagechatError:
+            return  # the server changed under them: nothing worth keeping
+        if preferences.as_json(chosen) == self._options_saved:
+            return
+        try:
+            await asyncio.to_thread(preferences.save_composer, owner, chosen)
+        except ImagechatError:
+            log.warning("could not remember the composer options", exc_info=True)
+            return  # they still apply in this tab; closing the options again retries
+        self._options_saved = preferences.as_json(chosen)
+
     @rx.event
     async def set_options_open(self, open_: bool):
         if open_ is not True:
             self.options_open = False
+            if owner := await self._signed_in_user_id():
+                await self._remember_options(owner)
             return
         if await self._signed_in_user_id():
             self._load_engines()  # what the server offers now

@@ -1,7 +1,7 @@
 """The composer in Chromium: option chips (style with previews, wide, two images) reach the images and label
-them; Enhance shows an editable before/after whose accepted text is the prompt stored and shown in the image's
-details; Surprise me; a suggestion from the user's own prompts, picked with the keyboard; a help example clicked
-into the message box. Screenshots at desktop and phone sizes."""
+them, and come back in a new tab; Enhance shows an editable before/after whose accepted text is the prompt stored
+and shown in the image's details; Surprise me; a suggestion from the user's own prompts, picked with the keyboard;
+a help example clicked into the message box. Screenshots at desktop and phone sizes."""
 
 from __future__ import annotations
 
@@ -56,6 +56,11 @@ def test_options_enhance_surprise_suggestions_and_help(page: Page, console_error
     page.locator("#options-done").click()
     expect(page.locator("#composer-options")).to_have_count(0)
     expect(page.locator("#options-button")).to_contain_text("Watercolor · Wide · 2 images")
+    # The account remembers them: a new tab (a state of its own) starts from them.
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    expect(other_tab.locator("#options-button")).to_contain_text("Watercolor · Wide · 2 images")
+    other_tab.close()
 
     send(page, LIGHTHOUSE)
     reply = page.locator(".assistant-message").last
