@@ -56,13 +56,13 @@ def check(stored: object) -> Composer | None:
 def save_composer(user_id: int, composer: Composer) -> None:
     """Remember the user's options, checked again here (InvalidRequest: they do not hold on this server)."""
     o = composer.options
-    checked = Composer(check_options(style=o.style, width=o.width, height=o.height, quality=o.quality, n=o.n,
-                                     engine=o.engine, model=o.model), composer.aspect)
+    options = check_options(style=o.style, width=o.width, height=o.height, quality=o.quality, n=o.n,
+                            engine=o.engine, model=o.model)
     with session_scope() as s:
         user = s.get(User, user_id)
         if user is None:
             return
-        user.composer_options = as_json(Composer(checked.options, _aspect(composer.aspect, checked.options)))
+        user.composer_options = as_json(Composer(options, _aspect(composer.aspect, options)))
         s.add(user)
 
 

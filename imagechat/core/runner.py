@@ -134,9 +134,10 @@ class _Reporter:
 
     async def drain(self) -> None:
         """Wait for a preview still being written (the engine was stopped while it was stored)."""
-        if self._storing is not None and not self._storing.done():
-            await asyncio.wait([self._storing])
-        if self._storing is not None and not self._storing.cancelled():
+        if self._storing is None:
+            return
+        await asyncio.wait([self._storing])  # at once when it is done already
+        if not self._storing.cancelled():
             self._storing.exception()  # retrieved: a failed write after the cancel is not worth a warning
 
     def close(self) -> None:

@@ -644,12 +644,14 @@ class ChatState(SessionState):
         self._options_restored = True
         if remembered is None:
             return
-        o = remembered.options
+        self._apply_options(remembered.options, remembered.aspect)
+        self._options_saved = preferences.as_json(remembered)
+
+    def _apply_options(self, o: options.ComposerOptions, aspect: str) -> None:
         self.opt_style, self.opt_quality, self.opt_count = o.style or "", o.quality, o.n
-        self.opt_aspect, self.opt_width, self.opt_height = remembered.aspect, o.width, o.height
+        self.opt_aspect, self.opt_width, self.opt_height = aspect, o.width, o.height
         self.custom_width, self.custom_height = str(o.width), str(o.height)
         self.opt_engine, self.opt_model = o.engine or "", o.model or ""
-        self._options_saved = preferences.as_json(remembered)
 
     async def _remember_options(self, owner: int) -> None:
         """The options just closed become the account's (written only when they changed)."""
@@ -657,14 +659,15 @@ class ChatState(SessionState):
             chosen = preferences.Composer(self._options(), self.opt_aspect)
         except ImagechatError:
             return  # the server changed under them: nothing worth keeping
-        if preferences.as_json(chosen) == self._options_saved:
+        wanted = preferences.as_json(chosen)
+        if wanted == self._options_saved:
             return
         try:
             await asyncio.to_thread(preferences.save_composer, owner, chosen)
         except ImagechatError:
             log.warning("could not remember the composer options", exc_info=True)
             return  # they still apply in this tab; closing the options again retries
-        self._options_saved = preferences.as_json(chosen)
+        self._options_saved = wanted
 
     @rx.event
     async def set_options_open(self, open_: bool):
@@ -749,9 +752,8 @@ class ChatState(SessionState):
 
     @rx.event
     def reset_options(self):
-        self.opt_style, self.opt_aspect, self.opt_quality, self.opt_count = "", "square", "auto", 1
-        self.opt_width, self.opt_height, self.custom_width, self.custom_height = 1024, 1024, "1024", "1024"
-        self.opt_engine = self.opt_model = self.size_hint = ""
+        self._apply_options(options.ComposerOptions(), "square")
+        self.size_hint = ""
         self._load_engines()
 
     @rx.event
